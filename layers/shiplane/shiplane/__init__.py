@@ -1,0 +1,1 @@
+"""Shiplane: the shared code of the Lambda functions (the `shiplane` layer)."""

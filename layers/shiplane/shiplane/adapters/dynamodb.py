@@ -1,0 +1,434 @@
+"""The single-table DynamoDB store: configuration, releases, deployments, waits."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.exceptions import ClientError
+
+from shiplane.adapters import keys
+from shiplane.domain.models import (
+    Configuration,
+    Deployment,
+    DeploymentStatus,
+    Diagnosis,
+    Environment,
+    Lifecycle,
+    Project,
+    Release,
+    Target,
+)
+from shiplane.errors import NotFoundError, ThrottledError
+from shiplane.ports import StackWait
+
+_serializer = TypeSerializer()
+_deserializer = TypeDeserializer()
+_THROTTLING = {"ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded"}
+_TRANSACTION_LIMIT = 100
+
+
+def _item(key: dict[str, str], body: dict[str, Any]) -> dict[str, Any]:
+    return {k: _serializer.serialize(v) for k, v in {**body, **key}.items()}
+
+
+def _plain(item: dict[str, Any]) -> dict[str, Any]:
+    return {
+        k: _deserializer.deserialize(v) for k, v in item.items() if k not in ("pk", "sk", "kind")
+    }
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat()
+
+
+class DynamoStore:
+    """Implements ConfigStore, ReleaseStore, DeploymentStore and WaitStore."""
+
+    def __init__(self, table_name: str, client: Any = None) -> None:
+        self.table_name = table_name
+        self._client = client
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            import boto3
+
+            self._client = boto3.client("dynamodb")
+        return self._client
+
+    # ------------------------------------------------------------------ plumbing
+
+    def _call(self, operation: str, **kwargs: Any) -> Any:
+        try:
+            return getattr(self.client, operation)(TableName=self.table_name, **kwargs)
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] in _THROTTLING:
+                raise ThrottledError(f"DynamoDB {operation} throttled") from exc
+            raise
+
+    def _get(self, key: dict[str, str]) -> dict[str, Any] | None:
+        response = self._call("get_item", Key=_item(key, {}), ConsistentRead=True)
+        item = response.get("Item")
+        return _plain(item) if item else None
+
+    def _query(self, pk: str, sk_prefix: str = "") -> Iterator[dict[str, Any]]:
+        kwargs: dict[str, Any] = {
+            "KeyConditionExpression": "pk = :pk"
+            + (" AND begins_with(sk, :prefix)" if sk_prefix else ""),
+            "ExpressionAttributeValues": {":pk": {"S": pk}}
+            | ({":prefix": {"S": sk_prefix}} if sk_prefix else {}),
+            "ConsistentRead": True,
+        }
+        while True:
+            response = self._call("query", **kwargs)
+            for item in response.get("Items", []):
+                yield _plain(item) | {"_sk": item["sk"]["S"]}
+            if "LastEvaluatedKey" not in response:
+                return
+            kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+    def _transact(self, items: list[dict[str, Any]]) -> bool:
+        """Write all or nothing; False when a condition failed."""
+        for item in items:
+            for op in item.values():
+                op["TableName"] = self.table_name
+        try:
+            self.client.transact_write_items(TransactItems=items)
+        except ClientError as exc:
+            code = exc.response["Error"]["Code"]
+            if code == "TransactionCanceledException":
+                reasons = exc.response.get("CancellationReasons", [])
+                if any(r.get("Code") == "ConditionalCheckFailed" for r in reasons) or not reasons:
+                    return False
+                raise ThrottledError("DynamoDB transaction cancelled: retry") from exc
+            if code in _THROTTLING:
+                raise ThrottledError("DynamoDB transaction throttled") from exc
+            raise
+        return True
+
+    # ------------------------------------------------------------------ configuration
+
+    def save_configuration(self, config: Configuration) -> None:
+        writes: list[dict[str, Any]] = []
+        for kind, entries in (
+            ("ENVIRONMENT", config.environments),
+            ("LIFECYCLE", config.lifecycles),
+            ("TARGET", config.targets),
+            ("PROJECT", config.projects),
+        ):
+            for position, entry in enumerate(entries):
+                body = entry.model_dump(mode="json") | {"kind": kind, "position": position}
+                writes.append({"Put": {"Item": _item(keys.config(kind, entry.name), body)}})
+        for project in config.projects:
+            for repository in project.repositories:
+                key = keys.repository_index(repository, project.name)
+                writes.append({"Put": {"Item": _item(key, {"project": project.name})}})
+        if len(writes) > _TRANSACTION_LIMIT:
+            # Past one transaction's reach, writes stay idempotent puts in a stable order.
+            for write in writes:
+                self._call("put_item", Item=write["Put"]["Item"])
+            return
+        self._transact(writes)
+
+    def _config(self, kind: str, name: str) -> dict[str, Any]:
+        item = self._get(keys.config(kind, name))
+        if item is None:
+            raise NotFoundError(f"{kind.lower()} {name!r} does not exist", kind=kind, name=name)
+        item.pop("position", None)
+        return item
+
+    def _config_list(self, kind: str) -> list[dict[str, Any]]:
+        items = sorted(self._query(keys.config_partition(kind)), key=lambda i: i["position"])
+        for item in items:
+            item.pop("position", None)
+            item.pop("_sk", None)
+        return items
+
+    def list_environments(self) -> list[Environment]:
+        return [Environment.model_validate(i) for i in self._config_list("ENVIRONMENT")]
+
+    def get_lifecycle(self, name: str) -> Lifecycle:
+        return Lifecycle.model_validate(self._config("LIFECYCLE", name))
+
+    def get_project(self, name: str) -> Project:
+        return Project.model_validate(self._config("PROJECT", name))
+
+    def list_projects(self) -> list[Project]:
+        return [Project.model_validate(i) for i in self._config_list("PROJECT")]
+
+    def list_targets(self) -> list[Target]:
+        return [Target.model_validate(i) for i in self._config_list("TARGET")]
+
+    def get_target(self, name: str) -> Target:
+        return Target.model_validate(self._config("TARGET", name))
+
+    def projects_for_repository(self, repository: str) -> list[str]:
+        return sorted(i["project"] for i in self._query(keys.repository_partition(repository)))
+
+    # ------------------------------------------------------------------ releases
+
+    def get_release(self, project: str, version: str) -> Release | None:
+        item = self._get(keys.release(project, version))
+        return Release.model_validate(item) if item else None
+
+    def list_releases(self, project: str) -> list[Release]:
+        items = self._query(keys.project_partition(project), keys.RELEASE_PREFIX)
+        releases = [Release.model_validate({k: v for k, v in i.items() if k != "_sk"}) for i in items]
+        return sorted(releases, key=lambda r: r.created_at)
+
+    def create_release(
+        self, release: Release, deployments: Sequence[Deployment], claims: Sequence[str]
+    ) -> bool:
+        writes = [
+            {
+                "Put": {
+                    "Item": _item(
+                        keys.release(release.project, release.version),
+                        release.model_dump(mode="json"),
+                    ),
+                    "ConditionExpression": "attribute_not_exists(pk)",
+                }
+            }
+        ]
+        writes += self._deployment_writes(deployments, claims)
+        return self._transact(writes)
+
+    # ------------------------------------------------------------------ deployments
+
+    def _deployment_writes(
+        self, deployments: Sequence[Deployment], claims: Sequence[str]
+    ) -> list[dict[str, Any]]:
+        writes: list[dict[str, Any]] = []
+        for deployment, claim in zip(deployments, claims, strict=True):
+            writes.append(
+                {
+                    "Put": {
+                        "Item": _item(
+                            keys.deployment(deployment.project, deployment.id),
+                            deployment.model_dump(mode="json"),
+                        ),
+                        "ConditionExpression": "attribute_not_exists(pk)",
+                    }
+                }
+            )
+            if claim:
+                key = keys.claim(
+                    deployment.project, deployment.release, deployment.environment, deployment.tenant
+                )
+                writes.append(
+                    {
+                        "Put": {
+                            "Item": _item(key, {"deployment_id": deployment.id}),
+                            "ConditionExpression": "attribute_not_exists(pk)",
+                        }
+                    }
+                )
+        return writes
+
+    def create_deployments(self, deployments: Sequence[Deployment], claims: Sequence[str]) -> bool:
+        if not deployments:
+            return True
+        return self._transact(self._deployment_writes(deployments, claims))
+
+    def get_deployment(self, project: str, deployment_id: str) -> Deployment:
+        item = self._get(keys.deployment(project, deployment_id))
+        if item is None:
+            raise NotFoundError(
+                f"deployment {deployment_id!r} of project {project!r} does not exist",
+                deployment_id=deployment_id,
+            )
+        return Deployment.model_validate(item)
+
+    def list_deployments(self, project: str) -> list[Deployment]:
+        items = self._query(keys.project_partition(project), keys.DEPLOYMENT_PREFIX)
+        deployments = [
+            Deployment.model_validate({k: v for k, v in i.items() if k != "_sk"}) for i in items
+        ]
+        return sorted(deployments, key=lambda d: d.created_at)
+
+    def mark_deploying(self, project: str, deployment_id: str, target: str, **fields: Any) -> None:
+        """Record progress of one target; the first call moves QUEUED to DEPLOYING."""
+        names = {"#status": "status", "#t": target}
+        values: dict[str, Any] = {
+            ":deploying": DeploymentStatus.DEPLOYING.value,
+            ":queued": DeploymentStatus.QUEUED.value,
+            ":now": _now(),
+        }
+        sets = [
+            "#status = :deploying",
+            "started_at = if_not_exists(started_at, :now)",
+        ]
+        for name, value in fields.items():
+            names[f"#{name}"] = name
+            values[f":{name}"] = value
+            sets.append(f"#{name}.#t = :{name}")
+        try:
+            self._call(
+                "update_item",
+                Key=_item(keys.deployment(project, deployment_id), {}),
+                UpdateExpression="SET " + ", ".join(sets),
+                ConditionExpression="#status IN (:queued, :deploying)",
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues={k: _serializer.serialize(v) for k, v in values.items()},
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return  # already finished: a late retry must not reopen it
+            raise
+
+    def finish_deployment(
+        self,
+        deployment: Deployment,
+        status: DeploymentStatus,
+        reason: str,
+        diagnosis: Diagnosis,
+    ) -> bool:
+        now = _now()
+        update = {
+            "Update": {
+                "Key": _item(keys.deployment(deployment.project, deployment.id), {}),
+                "UpdateExpression": "SET #status = :status, reason = :reason, "
+                "diagnosis = :diagnosis, finished_at = :now, "
+                "started_at = if_not_exists(started_at, :now)",
+                "ConditionExpression": "#status IN (:queued, :deploying)",
+                "ExpressionAttributeNames": {"#status": "status"},
+                "ExpressionAttributeValues": {
+                    k: _serializer.serialize(v)
+                    for k, v in {
+                        ":status": status.value,
+                        ":reason": reason,
+                        ":diagnosis": diagnosis.model_dump(mode="json"),
+                        ":now": now,
+                        ":queued": DeploymentStatus.QUEUED.value,
+                        ":deploying": DeploymentStatus.DEPLOYING.value,
+                    }.items()
+                },
+            }
+        }
+        writes: list[dict[str, Any]] = [update]
+        if status is DeploymentStatus.SUCCEEDED:
+            current = {
+                "project": deployment.project,
+                "environment": deployment.environment,
+                "tenant": deployment.tenant,
+                "release": deployment.release,
+                "deployment_id": deployment.id,
+                "task_definition_arns": deployment.task_definition_arns,
+                "finished_at": now,
+            }
+            key = keys.current(deployment.project, deployment.environment, deployment.tenant)
+            writes.append({"Put": {"Item": _item(key, current)}})
+        return self._transact(writes)
+
+    def get_current(self, project: str, environment: str, tenant: str) -> dict[str, Any] | None:
+        return self._get(keys.current(project, environment, tenant))
+
+    def add_timeline(self, project: str, deployment_id: str, message: str) -> None:
+        entry = {"at": _now(), "message": message}
+        try:
+            self._call(
+                "update_item",
+                Key=_item(keys.deployment(project, deployment_id), {}),
+                UpdateExpression="SET timeline = list_append(if_not_exists(timeline, :empty), :e)",
+                ConditionExpression="attribute_exists(pk)",
+                ExpressionAttributeValues={
+                    ":e": _serializer.serialize([entry]),
+                    ":empty": {"L": []},
+                },
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+
+    def _release_deployments(self, project: str, release: str, tenant: str) -> list[Deployment]:
+        return [
+            d
+            for d in self.list_deployments(project)
+            if d.release == release and d.tenant == tenant
+        ]
+
+    def succeeded_environments(self, project: str, release: str, tenant: str) -> set[str]:
+        return {
+            d.environment
+            for d in self._release_deployments(project, release, tenant)
+            if d.status is DeploymentStatus.SUCCEEDED
+        }
+
+    def claimed_environments(self, project: str, release: str, tenant: str) -> set[str]:
+        claimed = set()
+        for item in self._query(keys.project_partition(project), keys.claim_prefix(release)):
+            _, _, environment, claim_tenant = item["_sk"].split("#", 3)
+            if claim_tenant == tenant:
+                claimed.add(environment)
+        return claimed
+
+    # ------------------------------------------------------------------ waits
+
+    def put_wait(self, wait: StackWait) -> None:
+        body = {
+            "task_token": wait.task_token,
+            "deployment_id": wait.deployment_id,
+            "project": wait.project,
+            "target": wait.target,
+            "cluster": wait.cluster,
+            "service": wait.service,
+            "task_definition_arn": wait.task_definition_arn,
+            "stack_complete": wait.stack_complete,
+            "created_at": _now(),
+        }
+        account, region, _ = wait.stack_key.split("#", 2)
+        service = keys.service_key(account, region, wait.cluster, wait.service)
+        self._transact(
+            [
+                {"Put": {"Item": _item(keys.stack_wait(wait.stack_key), body)}},
+                {"Put": {"Item": _item(keys.service_wait(service), {"stack_key": wait.stack_key})}},
+            ]
+        )
+
+    def stack_key_for_service(self, service_key: str) -> str | None:
+        item = self._get(keys.service_wait(service_key))
+        return str(item["stack_key"]) if item else None
+
+    def get_wait(self, stack_key: str) -> StackWait | None:
+        item = self._get(keys.stack_wait(stack_key))
+        if item is None:
+            return None
+        item.pop("created_at", None)
+        return StackWait(stack_key=stack_key, **item)
+
+    def mark_stack_complete(self, stack_key: str, task_token: str) -> None:
+        self._conditional_on_token(
+            "update_item",
+            stack_key,
+            task_token,
+            UpdateExpression="SET stack_complete = :true",
+            extra_values={":true": {"BOOL": True}},
+        )
+
+    def delete_wait(self, stack_key: str, task_token: str) -> bool:
+        return self._conditional_on_token("delete_item", stack_key, task_token)
+
+    def _conditional_on_token(
+        self,
+        operation: str,
+        stack_key: str,
+        task_token: str,
+        extra_values: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> bool:
+        try:
+            self._call(
+                operation,
+                Key=_item(keys.stack_wait(stack_key), {}),
+                ConditionExpression="task_token = :token",
+                ExpressionAttributeValues={":token": {"S": task_token}} | (extra_values or {}),
+                **kwargs,
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True

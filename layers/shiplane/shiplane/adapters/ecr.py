@@ -1,0 +1,50 @@
+"""ECR in Shiplane's own account: where pushed images are looked up to pin digests."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+
+class EcrRegistry:
+    def __init__(self, client: Any = None) -> None:
+        self._client = client
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            import boto3
+
+            self._client = boto3.client("ecr")
+        return self._client
+
+    def image_digest(self, repository: str, tag: str) -> str | None:
+        try:
+            images = self.client.describe_images(
+                repositoryName=repository, imageIds=[{"imageTag": tag}]
+            )["imageDetails"]
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] in (
+                "ImageNotFoundException",
+                "RepositoryNotFoundException",
+            ):
+                return None
+            raise
+        return str(images[0]["imageDigest"]) if images else None
+
+    def latest_tag(self, repository: str) -> tuple[str, str] | None:
+        paginator = self.client.get_paginator("describe_images")
+        newest: dict[str, Any] | None = None
+        try:
+            for page in paginator.paginate(repositoryName=repository, filter={"tagStatus": "TAGGED"}):
+                for image in page["imageDetails"]:
+                    if newest is None or image["imagePushedAt"] > newest["imagePushedAt"]:
+                        newest = image
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "RepositoryNotFoundException":
+                return None
+            raise
+        if newest is None:
+            return None
+        return str(newest["imageTags"][0]), str(newest["imageDigest"])

@@ -1,0 +1,71 @@
+"""Every DynamoDB key Shiplane uses, built here and nowhere else (see docs/architecture.md)."""
+
+from __future__ import annotations
+
+CONFIG_KINDS = ("ENVIRONMENT", "LIFECYCLE", "TARGET", "PROJECT")
+
+
+def config(kind: str, name: str) -> dict[str, str]:
+    if kind not in CONFIG_KINDS:
+        raise ValueError(f"unknown configuration kind {kind!r}")
+    return {"pk": f"CONFIG#{kind}", "sk": name}
+
+
+def config_partition(kind: str) -> str:
+    return config(kind, "-")["pk"]
+
+
+def repository_index(repository: str, project: str) -> dict[str, str]:
+    return {"pk": f"REPOSITORY#{repository}", "sk": f"PROJECT#{project}"}
+
+
+def repository_partition(repository: str) -> str:
+    return f"REPOSITORY#{repository}"
+
+
+def project_partition(project: str) -> str:
+    return f"PROJECT#{project}"
+
+
+def release(project: str, version: str) -> dict[str, str]:
+    return {"pk": project_partition(project), "sk": f"RELEASE#{version}"}
+
+
+RELEASE_PREFIX = "RELEASE#"
+DEPLOYMENT_PREFIX = "DEPLOYMENT#"
+CLAIM_PREFIX = "CLAIM#"
+
+
+def deployment(project: str, deployment_id: str) -> dict[str, str]:
+    return {"pk": project_partition(project), "sk": f"{DEPLOYMENT_PREFIX}{deployment_id}"}
+
+
+def claim(project: str, release_version: str, environment: str, tenant: str) -> dict[str, str]:
+    return {
+        "pk": project_partition(project),
+        "sk": f"{CLAIM_PREFIX}{release_version}#{environment}#{tenant}",
+    }
+
+
+def claim_prefix(release_version: str) -> str:
+    return f"{CLAIM_PREFIX}{release_version}#"
+
+
+def current(project: str, environment: str, tenant: str) -> dict[str, str]:
+    return {"pk": project_partition(project), "sk": f"CURRENT#{environment}#{tenant}"}
+
+
+def stack_wait(stack_key: str) -> dict[str, str]:
+    return {"pk": f"STACK#{stack_key}", "sk": "WAIT"}
+
+
+def stack_key(account: str, region: str, stack_name: str) -> str:
+    return f"{account}#{region}#{stack_name}"
+
+
+def service_wait(service_key: str) -> dict[str, str]:
+    return {"pk": f"SERVICE#{service_key}", "sk": "WAIT"}
+
+
+def service_key(account: str, region: str, cluster: str, service: str) -> str:
+    return f"{account}#{region}#{cluster}#{service}"

@@ -1,0 +1,244 @@
+"""A target account, reached through its deploy role: ECS and CloudFormation there."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from shiplane.domain.models import Target
+from shiplane.domain.naming import role_session_name
+from shiplane.errors import (
+    InvalidRequestError,
+    StackBusyError,
+    TargetUnavailableError,
+    ThrottledError,
+)
+from shiplane.ports import ServiceState, StackState
+
+_THROTTLING = {"Throttling", "ThrottlingException", "TooManyRequestsException"}
+_FAILED_STATUSES = ("_FAILED",)
+
+
+def _translate(exc: ClientError, what: str) -> Exception:
+    code = exc.response["Error"]["Code"]
+    message = exc.response["Error"].get("Message", "")
+    if code in _THROTTLING:
+        return ThrottledError(f"{what}: throttled")
+    if "_IN_PROGRESS state" in message or "in progress" in message.lower():
+        return StackBusyError(f"{what}: {message}")
+    if code in ("ValidationError", "InvalidParameterException", "ClientException"):
+        return InvalidRequestError(f"{what}: {message}")
+    return exc
+
+
+class BotoTargetGateway:
+    """ECS and CloudFormation in one target account and region."""
+
+    def __init__(self, ecs: Any, cloudformation: Any) -> None:
+        self.ecs = ecs
+        self.cloudformation = cloudformation
+
+    # ------------------------------------------------------------------ ECS
+
+    def register_task_definition(self, definition: dict[str, Any]) -> str:
+        try:
+            response = self.ecs.register_task_definition(**definition)
+        except ClientError as exc:
+            raise _translate(exc, "register task definition") from exc
+        return str(response["taskDefinition"]["taskDefinitionArn"])
+
+    def describe_service(self, cluster: str, service: str) -> ServiceState | None:
+        try:
+            response = self.ecs.describe_services(cluster=cluster, services=[service])
+        except ClientError as exc:
+            raise _translate(exc, f"describe service {service}") from exc
+        services = [s for s in response.get("services", []) if s.get("status") != "INACTIVE"]
+        if not services:
+            return None
+        found = services[0]
+        primary = next(
+            (d for d in found.get("deployments", []) if d.get("status") == "PRIMARY"),
+            {},
+        )
+        return ServiceState(
+            task_definition_arn=found.get("taskDefinition", ""),
+            rollout_state=primary.get("rolloutState", "COMPLETED"),
+            rollout_reason=primary.get("rolloutStateReason", ""),
+            running_count=int(found.get("runningCount", 0)),
+            desired_count=int(found.get("desiredCount", 0)),
+            events=tuple(e.get("message", "") for e in found.get("events", [])[:10]),
+        )
+
+    def stopped_task_reasons(self, cluster: str, family: str, limit: int = 10) -> list[str]:
+        try:
+            arns = self.ecs.list_tasks(cluster=cluster, family=family, desiredStatus="STOPPED")[
+                "taskArns"
+            ][:limit]
+            if not arns:
+                return []
+            tasks = self.ecs.describe_tasks(cluster=cluster, tasks=arns).get("tasks", [])
+        except ClientError as exc:
+            raise _translate(exc, "describe stopped tasks") from exc
+        reasons = []
+        for task in tasks:
+            containers = "; ".join(
+                f"{c.get('name')}: {c.get('reason') or 'exit ' + str(c.get('exitCode'))}"
+                for c in task.get("containers", [])
+                if c.get("reason") or c.get("exitCode") not in (None, 0)
+            )
+            reason = task.get("stoppedReason", "stopped")
+            reasons.append(f"{task['taskArn'].rsplit('/', 1)[-1]}: {reason}" + (
+                f" ({containers})" if containers else ""
+            ))
+        return reasons
+
+    # ------------------------------------------------------------------ CloudFormation
+
+    def describe_stack(self, stack_name: str) -> StackState | None:
+        try:
+            stacks = self.cloudformation.describe_stacks(StackName=stack_name)["Stacks"]
+        except ClientError as exc:
+            if "does not exist" in exc.response["Error"].get("Message", ""):
+                return None
+            raise _translate(exc, f"describe stack {stack_name}") from exc
+        stack = stacks[0]
+        if stack["StackStatus"] == "DELETE_COMPLETE":
+            return None
+        return StackState(
+            stack_id=stack["StackId"],
+            status=stack["StackStatus"],
+            status_reason=stack.get("StackStatusReason", ""),
+            parameters={
+                p["ParameterKey"]: p.get("ParameterValue", "") for p in stack.get("Parameters", [])
+            },
+            outputs={o["OutputKey"]: o.get("OutputValue", "") for o in stack.get("Outputs", [])},
+        )
+
+    def _stack_args(
+        self,
+        stack_name: str,
+        template: dict[str, Any],
+        parameters: dict[str, str],
+        tags: dict[str, str],
+        role_arn: str | None,
+    ) -> dict[str, Any]:
+        args: dict[str, Any] = {
+            "StackName": stack_name,
+            "TemplateBody": json.dumps(template),
+            "Parameters": [
+                {"ParameterKey": k, "ParameterValue": v} for k, v in sorted(parameters.items())
+            ],
+            "Tags": [{"Key": k, "Value": v} for k, v in sorted(tags.items())],
+        }
+        if role_arn:
+            args["RoleARN"] = role_arn
+        return args
+
+    def create_stack(
+        self,
+        stack_name: str,
+        template: dict[str, Any],
+        parameters: dict[str, str],
+        tags: dict[str, str],
+        role_arn: str | None,
+    ) -> str:
+        args = self._stack_args(stack_name, template, parameters, tags, role_arn)
+        try:
+            return str(self.cloudformation.create_stack(**args)["StackId"])
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "AlreadyExistsException":
+                raise StackBusyError(f"stack {stack_name} is being created elsewhere") from exc
+            raise _translate(exc, f"create stack {stack_name}") from exc
+
+    def update_stack(
+        self,
+        stack_name: str,
+        template: dict[str, Any],
+        parameters: dict[str, str],
+        tags: dict[str, str],
+        role_arn: str | None,
+    ) -> str | None:
+        args = self._stack_args(stack_name, template, parameters, tags, role_arn)
+        try:
+            return str(self.cloudformation.update_stack(**args)["StackId"])
+        except ClientError as exc:
+            if "No updates are to be performed" in exc.response["Error"].get("Message", ""):
+                return None
+            raise _translate(exc, f"update stack {stack_name}") from exc
+
+    def delete_stack(self, stack_name: str) -> None:
+        try:
+            self.cloudformation.delete_stack(StackName=stack_name)
+        except ClientError as exc:
+            raise _translate(exc, f"delete stack {stack_name}") from exc
+
+    def continue_update_rollback(self, stack_name: str, role_arn: str | None) -> None:
+        args: dict[str, Any] = {"StackName": stack_name}
+        if role_arn:
+            args["RoleARN"] = role_arn
+        try:
+            self.cloudformation.continue_update_rollback(**args)
+        except ClientError as exc:
+            raise _translate(exc, f"continue update rollback of {stack_name}") from exc
+
+    def stack_failure_events(self, stack_name: str, limit: int = 10) -> list[str]:
+        try:
+            events = self.cloudformation.describe_stack_events(StackName=stack_name)[
+                "StackEvents"
+            ]
+        except ClientError as exc:
+            raise _translate(exc, f"describe stack events of {stack_name}") from exc
+        failures = [
+            f"{e['LogicalResourceId']} {e['ResourceStatus']}: {e.get('ResourceStatusReason', '')}"
+            for e in events
+            if e.get("ResourceStatus", "").endswith(_FAILED_STATUSES)
+        ]
+        return failures[:limit]
+
+
+class AssumedRoleGateways:
+    """Builds a TargetGateway per target by assuming its deploy role with its external ID;
+    the session name names the deployment, so CloudTrail says who did what."""
+
+    def __init__(self, sts: Any = None, session_factory: Any = None) -> None:
+        self._sts = sts
+        self._session_factory = session_factory
+
+    @property
+    def sts(self) -> Any:
+        if self._sts is None:
+            import boto3
+
+            self._sts = boto3.client("sts")
+        return self._sts
+
+    def for_target(self, target: Target, deployment_id: str) -> BotoTargetGateway:
+        import boto3
+
+        args: dict[str, Any] = {
+            "RoleArn": target.deploy_role_arn,
+            "RoleSessionName": role_session_name(deployment_id),
+            "DurationSeconds": 900,
+        }
+        if target.external_id:
+            args["ExternalId"] = target.external_id
+        try:
+            credentials = self.sts.assume_role(**args)["Credentials"]
+        except ClientError as exc:
+            raise TargetUnavailableError(
+                f"target {target.name!r}: cannot assume {target.deploy_role_arn}: "
+                f"{exc.response['Error'].get('Message', exc.response['Error']['Code'])}",
+                target=target.name,
+            ) from exc
+        factory = self._session_factory or boto3.session.Session
+        session = factory(
+            aws_access_key_id=credentials["AccessKeyId"],
+            aws_secret_access_key=credentials["SecretAccessKey"],
+            aws_session_token=credentials["SessionToken"],
+            region_name=target.region,
+        )
+        return BotoTargetGateway(
+            ecs=session.client("ecs"), cloudformation=session.client("cloudformation")
+        )

@@ -1,0 +1,78 @@
+"""Builds each service's dependencies from the settings, with the boto3 adapters.
+
+Called inside handlers (never at import time); cached per process so a warm Lambda
+reuses its clients."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from functools import cache
+
+from shiplane.adapters.dynamodb import DynamoStore
+from shiplane.adapters.ecr import EcrRegistry
+from shiplane.adapters.stepfunctions import SfnTaskTokens
+from shiplane.adapters.targets import AssumedRoleGateways
+from shiplane.services.deploy_stack import DeployDependencies
+from shiplane.services.deployment_events import EventsDependencies
+from shiplane.services.gate_promotion import GateDependencies
+from shiplane.services.reconcile_deployment import ReconcileDependencies
+from shiplane.services.register_task_definition import RegisterDependencies
+from shiplane.services.resolve_release import ResolveDependencies
+from shiplane.settings import load_settings
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@cache
+def store() -> DynamoStore:
+    return DynamoStore(load_settings().table_name)
+
+
+@cache
+def gateways() -> AssumedRoleGateways:
+    return AssumedRoleGateways()
+
+
+@cache
+def tokens() -> SfnTaskTokens:
+    return SfnTaskTokens()
+
+
+def resolve_release() -> ResolveDependencies:
+    s = store()
+    return ResolveDependencies(
+        config=s, releases=s, deployments=s, registry=EcrRegistry(), now=utc_now
+    )
+
+
+def register_task_definition() -> RegisterDependencies:
+    s = store()
+    return RegisterDependencies(config=s, releases=s, deployments=s, gateways=gateways())
+
+
+def deploy_stack() -> DeployDependencies:
+    s = store()
+    return DeployDependencies(
+        config=s, releases=s, deployments=s, waits=s, gateways=gateways(), tokens=tokens()
+    )
+
+
+def deployment_events() -> EventsDependencies:
+    s = store()
+    return EventsDependencies(
+        config=s, deployments=s, waits=s, gateways=gateways(), tokens=tokens()
+    )
+
+
+def reconcile_deployment() -> ReconcileDependencies:
+    s = store()
+    return ReconcileDependencies(
+        config=s, releases=s, deployments=s, waits=s, gateways=gateways()
+    )
+
+
+def gate_promotion() -> GateDependencies:
+    s = store()
+    return GateDependencies(config=s, releases=s, deployments=s, now=utc_now)

@@ -1,0 +1,43 @@
+"""Deterministic, readable names for the things Shiplane creates."""
+
+from __future__ import annotations
+
+import hashlib
+
+from shiplane.domain.models import UNTENANTED, sanitize_stack_part
+
+STACK_NAME_LIMIT = 128
+
+
+def stack_name(project: str, step: str, environment: str, tenant: str = UNTENANTED) -> str:
+    """`shiplane-{project}-{step}-{environment}-{tenant|untenanted}`, cut to 128 characters."""
+    parts = ["shiplane", project, step, environment, tenant or UNTENANTED]
+    return "-".join(sanitize_stack_part(p) for p in parts)[:STACK_NAME_LIMIT]
+
+
+def task_family(family: str, environment: str, tenant: str = UNTENANTED) -> str:
+    suffix = environment if tenant == UNTENANTED else f"{environment}-{tenant}"
+    return f"{family}-{sanitize_stack_part(suffix)}"[:255]
+
+
+def automatic_deployment_id(project: str, release: str, environment: str, tenant: str) -> str:
+    """The id of the one automatic deployment of a release to an environment/tenant: the
+    same however often the trigger arrives."""
+    return _deployment_id(project, release, environment, tenant, "auto")
+
+
+def requested_deployment_id(
+    project: str, release: str, environment: str, tenant: str, request: str
+) -> str:
+    """The id of a requested deployment: the same for a re-driven request."""
+    return _deployment_id(project, release, environment, tenant, f"request:{request}")
+
+
+def _deployment_id(project: str, release: str, environment: str, tenant: str, key: str) -> str:
+    digest = hashlib.sha256(f"{project}|{release}|{environment}|{tenant}|{key}".encode())
+    return f"{environment}-{digest.hexdigest()[:12]}"
+
+
+def role_session_name(deployment_id: str) -> str:
+    """STS session names name the deployment (max 64 chars, [\\w+=,.@-])."""
+    return f"shiplane-{deployment_id}"[:64]

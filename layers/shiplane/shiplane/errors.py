@@ -1,0 +1,68 @@
+"""Shiplane's errors.
+
+Two families: transient errors are retried by the state machine (its `Retry` blocks
+name these classes), terminal errors are caught and recorded on the deployment. The
+state machine matches on class names, so a class here must never be renamed without
+changing `statemachine/` (a unit test checks both directions).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class ShiplaneError(Exception):
+    """Base of every error Shiplane raises on purpose."""
+
+    code = "ShiplaneError"
+
+    def __init__(self, message: str, **details: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"code": type(self).__name__, "message": self.message, **self.details}
+
+
+class TransientError(ShiplaneError):
+    """Worth retrying: the world may be different in a few seconds."""
+
+
+class StackBusyError(TransientError):
+    """A stack is in an `*_IN_PROGRESS` state (or being cleaned up): wait, don't fight."""
+
+
+class ThrottledError(TransientError):
+    """An AWS API asked us to slow down."""
+
+
+class TerminalError(ShiplaneError):
+    """Retrying will not help; the failure is recorded and explained."""
+
+
+class InvalidRequestError(TerminalError):
+    """The input (an event, an API body, a configuration document) is malformed."""
+
+
+class NotFoundError(TerminalError):
+    """A named thing (project, release, environment, target...) does not exist."""
+
+
+class ConfigurationError(TerminalError):
+    """The configuration is inconsistent (an unknown environment in a lifecycle...)."""
+
+
+class LifecycleViolationError(TerminalError):
+    """The lifecycle does not allow this deployment yet."""
+
+
+class TargetUnavailableError(TerminalError):
+    """A target cannot be reached: its role cannot be assumed or its cluster is gone."""
+
+
+class StackDeadError(TerminalError):
+    """A stack is in a state that Shiplane cannot repair on its own."""
+
+
+TRANSIENT_ERRORS: tuple[type[TransientError], ...] = (StackBusyError, ThrottledError)

@@ -1,0 +1,169 @@
+"""The ports the services depend on. Adapters implement them with boto3; tests with
+in-memory fakes."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from shiplane.domain.models import (
+    Configuration,
+    Deployment,
+    DeploymentStatus,
+    Diagnosis,
+    Environment,
+    Lifecycle,
+    Project,
+    Release,
+    Target,
+)
+
+# ----------------------------------------------------------------------------- state
+
+
+@dataclass(frozen=True)
+class StackWait:
+    """A deployment waiting on a stack: the task token to complete, and what to check."""
+
+    stack_key: str  # account#region#stack name
+    task_token: str
+    deployment_id: str
+    project: str
+    target: str
+    cluster: str
+    service: str
+    task_definition_arn: str
+    stack_complete: bool = False
+
+
+class ConfigStore(Protocol):
+    def save_configuration(self, config: Configuration) -> None: ...
+    def list_environments(self) -> list[Environment]: ...
+    def get_lifecycle(self, name: str) -> Lifecycle: ...
+    def get_project(self, name: str) -> Project: ...
+    def list_targets(self) -> list[Target]: ...
+    def get_target(self, name: str) -> Target: ...
+    def projects_for_repository(self, repository: str) -> list[str]: ...
+
+
+class ReleaseStore(Protocol):
+    def get_release(self, project: str, version: str) -> Release | None: ...
+    def create_release(
+        self, release: Release, deployments: Sequence[Deployment], claims: Sequence[str]
+    ) -> bool:
+        """Atomically write a release with its first deployments and their claims.
+        False if the release exists already (nothing written)."""
+        ...
+
+    def list_releases(self, project: str) -> list[Release]: ...
+
+
+class DeploymentStore(Protocol):
+    def get_deployment(self, project: str, deployment_id: str) -> Deployment: ...
+    def list_deployments(self, project: str) -> list[Deployment]: ...
+    def create_deployments(self, deployments: Sequence[Deployment], claims: Sequence[str]) -> bool:
+        """Atomically write deployments with their claims; False if a claim is taken."""
+        ...
+
+    def mark_deploying(self, project: str, deployment_id: str, target: str, **fields: Any) -> None:
+        ...
+
+    def finish_deployment(
+        self,
+        deployment: Deployment,
+        status: DeploymentStatus,
+        reason: str,
+        diagnosis: Diagnosis,
+    ) -> bool:
+        """Record the end of a deployment once; False if it had already finished."""
+        ...
+
+    def add_timeline(self, project: str, deployment_id: str, message: str) -> None: ...
+    def succeeded_environments(self, project: str, release: str, tenant: str) -> set[str]: ...
+    def claimed_environments(self, project: str, release: str, tenant: str) -> set[str]: ...
+
+
+class WaitStore(Protocol):
+    def put_wait(self, wait: StackWait) -> None: ...
+    def get_wait(self, stack_key: str) -> StackWait | None: ...
+    def stack_key_for_service(self, service_key: str) -> str | None: ...
+    def mark_stack_complete(self, stack_key: str, task_token: str) -> None: ...
+    def delete_wait(self, stack_key: str, task_token: str) -> bool: ...
+
+
+# ----------------------------------------------------------------------------- AWS
+
+
+@dataclass(frozen=True)
+class StackState:
+    stack_id: str
+    status: str
+    status_reason: str = ""
+    parameters: dict[str, str] = field(default_factory=dict)
+    outputs: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def in_progress(self) -> bool:
+        return self.status.endswith("_IN_PROGRESS")
+
+
+@dataclass(frozen=True)
+class ServiceState:
+    task_definition_arn: str
+    rollout_state: str  # of the PRIMARY deployment: IN_PROGRESS / COMPLETED / FAILED
+    rollout_reason: str = ""
+    running_count: int = 0
+    desired_count: int = 0
+    events: tuple[str, ...] = ()
+
+
+class TargetGateway(Protocol):
+    """What Shiplane does in a target account, through the assumed deploy role."""
+
+    def register_task_definition(self, definition: dict[str, Any]) -> str: ...
+    def describe_stack(self, stack_name: str) -> StackState | None: ...
+    def create_stack(
+        self,
+        stack_name: str,
+        template: dict[str, Any],
+        parameters: dict[str, str],
+        tags: dict[str, str],
+        role_arn: str | None,
+    ) -> str: ...
+    def update_stack(
+        self,
+        stack_name: str,
+        template: dict[str, Any],
+        parameters: dict[str, str],
+        tags: dict[str, str],
+        role_arn: str | None,
+    ) -> str | None:
+        """The stack id, or None when CloudFormation says there is nothing to update."""
+        ...
+
+    def delete_stack(self, stack_name: str) -> None: ...
+    def continue_update_rollback(self, stack_name: str, role_arn: str | None) -> None: ...
+    def stack_failure_events(self, stack_name: str, limit: int = 10) -> list[str]: ...
+    def describe_service(self, cluster: str, service: str) -> ServiceState | None: ...
+    def stopped_task_reasons(self, cluster: str, family: str, limit: int = 10) -> list[str]: ...
+
+
+class TargetGateways(Protocol):
+    def for_target(self, target: Target, deployment_id: str) -> TargetGateway: ...
+
+
+class ImageRegistry(Protocol):
+    def image_digest(self, repository: str, tag: str) -> str | None: ...
+    def latest_tag(self, repository: str) -> tuple[str, str] | None:
+        """(tag, digest) of the most recently pushed tagged image."""
+        ...
+
+
+class TaskTokens(Protocol):
+    def succeed(self, task_token: str, output: dict[str, Any]) -> bool: ...
+    def fail(self, task_token: str, error: str, cause: str) -> bool: ...
+
+
+class Clock(Protocol):
+    def now(self) -> Any: ...

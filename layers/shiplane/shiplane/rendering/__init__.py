@@ -1,0 +1,1 @@
+"""Renders what Shiplane registers and deploys: task definitions and stack templates."""

@@ -1,0 +1,73 @@
+"""The `ecs-service` step's task definition, rendered for one deployment: images pinned
+by digest, Shiplane's tags, environment-specific family."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from shiplane.domain.models import DeploymentUnit, EcsServiceStep, Release
+from shiplane.domain.naming import task_family
+from shiplane.errors import ConfigurationError
+
+
+def shiplane_tags(unit: DeploymentUnit) -> dict[str, str]:
+    return {
+        "shiplane:project": unit.project,
+        "shiplane:release": unit.release,
+        "shiplane:environment": unit.environment,
+        "shiplane:tenant": unit.tenant,
+        "shiplane:deployment": unit.deployment_id,
+    }
+
+
+def render_task_definition(
+    step: EcsServiceStep, release: Release, unit: DeploymentUnit
+) -> dict[str, Any]:
+    """Keyword arguments for `ecs.register_task_definition`."""
+    containers = []
+    for container in step.task.containers:
+        image = release.images.get(container.image)
+        if image is None:
+            raise ConfigurationError(
+                f"release {release.version} has no image for repository {container.image!r} "
+                f"(container {container.name!r} of step {step.name!r})",
+                field=f"steps.{step.name}.task.containers.{container.name}.image",
+            )
+        rendered: dict[str, Any] = {
+            "name": container.name,
+            "image": image.image,
+            "essential": container.essential,
+            "portMappings": [
+                {"containerPort": p.container_port, "protocol": p.protocol}
+                for p in container.port_mappings
+            ],
+            "environment": [
+                {"name": key, "value": value} for key, value in sorted(container.environment.items())
+            ],
+        }
+        if container.cpu is not None:
+            rendered["cpu"] = container.cpu
+        if container.memory is not None:
+            rendered["memory"] = container.memory
+        if container.command:
+            rendered["command"] = list(container.command)
+        containers.append(rendered)
+
+    definition: dict[str, Any] = {
+        "family": task_family(step.task.family, unit.environment, unit.tenant),
+        "networkMode": "awsvpc",
+        "requiresCompatibilities": ["FARGATE"],
+        "cpu": str(step.task.cpu),
+        "memory": str(step.task.memory),
+        "runtimePlatform": {
+            "cpuArchitecture": step.task.cpu_architecture,
+            "operatingSystemFamily": "LINUX",
+        },
+        "containerDefinitions": containers,
+        "tags": [{"key": k, "value": v} for k, v in shiplane_tags(unit).items()],
+    }
+    if step.task.task_role_arn:
+        definition["taskRoleArn"] = step.task.task_role_arn
+    if step.task.execution_role_arn:
+        definition["executionRoleArn"] = step.task.execution_role_arn
+    return definition

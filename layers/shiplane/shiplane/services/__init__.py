@@ -1,0 +1,1 @@
+"""Use cases, one module each. They see the ports only."""

@@ -1,0 +1,108 @@
+"""Deployment events: CloudFormation "Stack Status Change" and ECS "Deployment State
+Change" events become task-token callbacks. No polling: this is how Deploy Stack's wait
+ends. Events arrive at least once and in any order; completing a token twice is harmless
+(the second call finds it gone)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pydantic import BaseModel
+
+from shiplane.adapters.keys import service_key, stack_key
+from shiplane.domain.models import Outcome
+from shiplane.domain.requests import EcsDeploymentEvent, StackStatusChangeEvent
+from shiplane.observability import logger, metrics
+from shiplane.ports import ConfigStore, DeploymentStore, StackWait, TargetGateways, TaskTokens, WaitStore
+from shiplane.services.outcomes import decide
+from shiplane.validation import parse
+
+
+@dataclass
+class EventsDependencies:
+    config: ConfigStore
+    deployments: DeploymentStore
+    waits: WaitStore
+    gateways: TargetGateways
+    tokens: TaskTokens
+
+
+class EventResult(BaseModel):
+    handled: bool
+    message: str
+    outcome: Outcome | None = None
+
+
+def handle_deployment_event(payload: dict, deps: EventsDependencies) -> EventResult:
+    source = payload.get("source") if isinstance(payload, dict) else None
+    model = EcsDeploymentEvent if source == "aws.ecs" else StackStatusChangeEvent
+    event = parse(model, payload, f"{source or 'unknown'} event")
+    if isinstance(event, StackStatusChangeEvent):
+        return _stack_event(event, deps)
+    return _ecs_event(event, deps)
+
+
+def _stack_event(event: StackStatusChangeEvent, deps: EventsDependencies) -> EventResult:
+    # arn:aws:cloudformation:REGION:ACCOUNT:stack/NAME/UUID
+    arn = event.detail.stack_id
+    _, _, _, region, account, resource = arn.split(":", 5)
+    stack_name = resource.split("/")[1]
+    key = stack_key(account, region, stack_name)
+    wait = deps.waits.get_wait(key)
+    status = event.detail.status_details.status
+    if wait is None:
+        return EventResult(handled=False, message=f"no deployment waits on stack {stack_name}")
+    deps.deployments.add_timeline(
+        wait.project, wait.deployment_id, f"{wait.target}: stack {stack_name} {status}"
+    )
+    gateway = deps.gateways.for_target(deps.config.get_target(wait.target), wait.deployment_id)
+    outcome = decide(gateway, wait, stack_name, status, event.detail.status_details.status_reason)
+    if outcome is None:
+        if status.endswith("_COMPLETE"):
+            deps.waits.mark_stack_complete(key, wait.task_token)
+        return EventResult(handled=True, message=f"stack {stack_name} {status}: still waiting")
+    return _complete(deps, key, wait, outcome)
+
+
+def _ecs_event(event: EcsDeploymentEvent, deps: EventsDependencies) -> EventResult:
+    # arn:aws:ecs:REGION:ACCOUNT:service/CLUSTER/SERVICE
+    arn = event.resources[0] if event.resources else ""
+    parts = arn.split(":", 5)
+    if len(parts) < 6 or not parts[5].startswith("service/"):
+        return EventResult(handled=False, message=f"not a service event: {arn!r}")
+    _, _, _, region, account, resource = parts
+    _, cluster, service = resource.split("/", 2)
+    key = deps.waits.stack_key_for_service(service_key(account, region, cluster, service))
+    wait = deps.waits.get_wait(key) if key else None
+    if key is None or wait is None:
+        return EventResult(handled=False, message=f"no deployment waits on service {service}")
+    name, reason = event.detail.event_name, event.detail.reason
+    deps.deployments.add_timeline(
+        wait.project, wait.deployment_id, f"{wait.target}: ECS {name}: {reason}".rstrip(": ")
+    )
+    # CloudFormation's terminal status decides; ECS decides only when the stack has
+    # already reported complete while the rollout was still going.
+    if not wait.stack_complete or name == "SERVICE_DEPLOYMENT_IN_PROGRESS":
+        return EventResult(handled=True, message=f"service {service}: {name}")
+    gateway = deps.gateways.for_target(deps.config.get_target(wait.target), wait.deployment_id)
+    stack_name = key.split("#", 2)[2]
+    outcome = decide(gateway, wait, stack_name, "UPDATE_COMPLETE")
+    if outcome is None:
+        return EventResult(handled=True, message=f"service {service}: still rolling out")
+    return _complete(deps, key, wait, outcome)
+
+
+def _complete(deps: EventsDependencies, key: str, wait: StackWait, outcome: Outcome) -> EventResult:
+    delivered = deps.tokens.succeed(wait.task_token, outcome.model_dump(mode="json"))
+    deps.waits.delete_wait(key, wait.task_token)
+    metrics.add_metric(name=f"Rollout{outcome.status.title()}", unit="Count", value=1)
+    logger.info(
+        "deployment wait completed",
+        extra={"stack_key": key, "status": outcome.status, "delivered": delivered},
+    )
+    return EventResult(
+        handled=delivered,
+        message=f"{outcome.status}: {outcome.reason}"
+        + ("" if delivered else " (token already completed)"),
+        outcome=outcome,
+    )

@@ -1,0 +1,97 @@
+"""Deciding how a unit ended from what CloudFormation and ECS say, and gathering the
+diagnosis of a failure. Shared by the events function and the reconciliation."""
+
+from __future__ import annotations
+
+from shiplane.domain.models import Diagnosis, Outcome, OutcomeStatus
+from shiplane.ports import StackState, StackWait, TargetGateway
+
+SUCCESS_STATUSES = frozenset({"CREATE_COMPLETE", "UPDATE_COMPLETE"})
+FAILURE_STATUSES = frozenset(
+    {
+        "CREATE_FAILED",
+        "ROLLBACK_COMPLETE",
+        "ROLLBACK_FAILED",
+        "UPDATE_ROLLBACK_COMPLETE",
+        "UPDATE_ROLLBACK_FAILED",
+        "UPDATE_FAILED",
+        "DELETE_COMPLETE",
+        "DELETE_FAILED",
+    }
+)
+
+
+def family_of(task_definition_arn: str) -> str:
+    return task_definition_arn.rsplit("/", 1)[-1].split(":", 1)[0]
+
+
+def diagnose(gateway: TargetGateway, wait: StackWait, stack_name: str) -> Diagnosis:
+    service = gateway.describe_service(wait.cluster, wait.service)
+    return Diagnosis(
+        stopped_tasks=gateway.stopped_task_reasons(
+            wait.cluster, family_of(wait.task_definition_arn)
+        ),
+        service_events=list(service.events) if service else [],
+        stack_events=gateway.stack_failure_events(stack_name),
+    )
+
+
+def decide(
+    gateway: TargetGateway, wait: StackWait, stack_name: str, stack_status: str, reason: str = ""
+) -> Outcome | None:
+    """The outcome, or None while the rollout is still going."""
+    if stack_status in SUCCESS_STATUSES:
+        service = gateway.describe_service(wait.cluster, wait.service)
+        if service is None:
+            return _failed(gateway, wait, stack_name, stack_status, "the service does not exist")
+        if service.task_definition_arn != wait.task_definition_arn:
+            return _failed(
+                gateway,
+                wait,
+                stack_name,
+                stack_status,
+                f"the stack completed but the service runs {service.task_definition_arn}, "
+                f"not {wait.task_definition_arn} (ECS rolled back)",
+            )
+        if service.rollout_state == "FAILED":
+            return _failed(
+                gateway,
+                wait,
+                stack_name,
+                stack_status,
+                f"the ECS deployment failed: {service.rollout_reason}",
+            )
+        if service.rollout_state == "IN_PROGRESS":
+            return None
+        return Outcome(
+            status=OutcomeStatus.SUCCEEDED,
+            reason=f"stack {stack_status}, service steady on the new task definition",
+            stack_status=stack_status,
+            task_definition_arn=wait.task_definition_arn,
+        )
+    if stack_status in FAILURE_STATUSES:
+        why = f"stack {stack_name} ended {stack_status}" + (f": {reason}" if reason else "")
+        return _failed(gateway, wait, stack_name, stack_status, why)
+    return None
+
+
+def _failed(
+    gateway: TargetGateway, wait: StackWait, stack_name: str, stack_status: str, reason: str
+) -> Outcome:
+    diagnosis = diagnose(gateway, wait, stack_name)
+    first_cause = next(iter(diagnosis.stack_events or diagnosis.stopped_tasks), "")
+    return Outcome(
+        status=OutcomeStatus.FAILED,
+        reason=reason + (f" — {first_cause}" if first_cause and first_cause not in reason else ""),
+        stack_status=stack_status,
+        task_definition_arn=wait.task_definition_arn,
+        diagnosis=diagnosis,
+    )
+
+
+def outcome_from_stack(
+    gateway: TargetGateway, wait: StackWait, stack_name: str, stack: StackState | None
+) -> Outcome | None:
+    if stack is None:
+        return _failed(gateway, wait, stack_name, "DELETE_COMPLETE", "the stack does not exist")
+    return decide(gateway, wait, stack_name, stack.status, stack.status_reason)

@@ -1,0 +1,25 @@
+"""Function settings, read from the environment when asked for (never at import time)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(frozen=True, populate_by_name=True, extra="ignore")
+
+    table_name: str = Field(alias="TABLE_NAME", min_length=1)
+    region: str = Field(alias="AWS_REGION", default="us-east-1")
+    default_wait_timeout_seconds: int = Field(
+        alias="DEFAULT_WAIT_TIMEOUT_SECONDS", default=1800, ge=30
+    )
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    env = dict(os.environ if environ is None else environ)
+    # boto3 and the Lambda runtime use either name; prefer the runtime's.
+    env.setdefault("AWS_REGION", env.get("AWS_DEFAULT_REGION", "us-east-1"))
+    return Settings.model_validate(env)
