@@ -1,0 +1,292 @@
+"""`LocalCloud`: Shiplane's SAM application running on moto inside this process.
+
+One object starts a moto server on localhost, patches moto so that Lambda invocations run
+the real handlers, EventBridge delivers to Lambda and Step Functions targets, ECR pushes
+emit events and state machines from the template execute, deploys `template.yaml` through
+the SAM translator as the `shiplane` stack, and installs the ECS rollout simulator.
+Everything else (handlers, tests, other terminals) talks to it through boto3 and
+`AWS_ENDPOINT_URL`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+import urllib.request
+from collections import Counter
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import boto3
+from moto.core.config import default_user_config
+from moto.core.models import DEFAULT_ACCOUNT_ID
+from moto.stepfunctions.responses import get_backend as stepfunctions_backend
+
+from .activity import Activity
+from .ecr import EcrPushEvents, image_manifest
+from .eventbridge import EventDelivery
+from .lambda_runtime import LambdaRuntime
+from .sam_stack import ARTIFACT_BUCKET, StateMachinePatch, Translation, translate
+from .server import CountingMotoServer
+
+log = logging.getLogger("shiplane_local")
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+class LocalCloud:
+    """The embedded local cloud. Use as a context manager, or call start() and stop()."""
+
+    def __init__(
+        self,
+        root: Path | str = REPO_ROOT,
+        *,
+        port: int | None = None,
+        rollout_delay: float = 0.5,
+        region: str = "us-east-1",
+        stack_name: str = "shiplane",
+        template: Path | str | None = None,
+        parameters: dict[str, str] | None = None,
+    ) -> None:
+        self.root = Path(root).resolve()
+        self.template_path = Path(template) if template else self.root / "template.yaml"
+        self.port = port
+        self.rollout_delay = rollout_delay
+        self.region = region
+        self.stack_name = stack_name
+        self.parameters = dict(parameters or {})
+        self.account_id: str = DEFAULT_ACCOUNT_ID
+        self.endpoint_url = ""
+        self.outputs: dict[str, str] = {}
+        self.translation: Translation | None = None
+        self.startup_seconds = 0.0
+        self.activity = Activity()
+        self.runtime = LambdaRuntime(self.activity)
+        self.events = EventDelivery(self.runtime, self.activity)
+        self._ecr = EcrPushEvents(self.emit_event)
+        self._state_machines = StateMachinePatch()
+        self._server: CountingMotoServer | None = None
+        self._saved_env: dict[str, str | None] = {}
+        self._saved_sfn_config: Any = None
+        self.rollouts: Any = None
+        self._started = False
+
+    # -- lifecycle -----------------------------------------------------------------------
+    def __enter__(self) -> LocalCloud:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def start(self) -> LocalCloud:
+        if self._started:
+            return self
+        started = time.perf_counter()
+        try:
+            self._start_server()
+            self._install()
+            self._deploy_stack()
+        except BaseException:
+            self.stop()
+            raise
+        self.startup_seconds = time.perf_counter() - started
+        log.info(
+            "local cloud ready at %s: stack %s, %d outputs (%.2f s)",
+            self.endpoint_url,
+            self.stack_name,
+            len(self.outputs),
+            self.startup_seconds,
+        )
+        return self
+
+    def stop(self) -> None:
+        if self.rollouts is not None:
+            self.rollouts.uninstall()
+            self.rollouts = None
+        self._ecr.uninstall()
+        self.events.uninstall()
+        self._state_machines.uninstall()
+        self.runtime.uninstall()
+        if self._server is not None:
+            self._server.stop()
+            self._server = None
+            log.info("local cloud at %s stopped", self.endpoint_url)
+        if self._saved_sfn_config is not None:
+            default_user_config["stepfunctions"] = self._saved_sfn_config
+            self._saved_sfn_config = None
+        for name, value in self._saved_env.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        self._saved_env.clear()
+        self._started = False
+
+    def _set_env(self, name: str, value: str) -> None:
+        self._saved_env.setdefault(name, os.environ.get(name))
+        os.environ[name] = value
+
+    def _start_server(self) -> None:
+        # werkzeug logs every request at INFO; the cloud's own one-line log is enough.
+        werkzeug_log = logging.getLogger("werkzeug")
+        if werkzeug_log.level == logging.NOTSET:
+            werkzeug_log.setLevel(logging.WARNING)
+        self._server = CountingMotoServer("127.0.0.1", self.port or 0)
+        self._server.start()
+        host, port = self._server.get_host_and_port()
+        self.port = port
+        self.endpoint_url = f"http://{host}:{port}"
+        for name, value in {
+            "AWS_ENDPOINT_URL": self.endpoint_url,
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_SESSION_TOKEN": "testing",
+            "AWS_DEFAULT_REGION": self.region,
+            "AWS_REGION": self.region,
+            "MOTO_PORT": str(port),
+        }.items():
+            self._set_env(name, value)
+        for name in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE"):
+            self._saved_env.setdefault(name, os.environ.pop(name, None))
+        # A fresh cloud: forget whatever an earlier LocalCloud (or mock) left in moto.
+        request = urllib.request.Request(f"{self.endpoint_url}/moto-api/reset", method="POST")
+        urllib.request.urlopen(request, timeout=10).close()
+        self._saved_sfn_config = dict(default_user_config.get("stepfunctions", {}))
+        default_user_config["stepfunctions"] = {
+            **self._saved_sfn_config,
+            "execute_state_machine": True,
+        }
+        self._started = True
+        log.info("moto server listening on %s", self.endpoint_url)
+
+    def _install(self) -> None:
+        self.runtime.install()
+        self.events.install()
+        self._ecr.install()
+        self._state_machines.install()
+        from .rollouts import RolloutSimulator
+
+        self.rollouts = RolloutSimulator(
+            emit=self.emit_event,
+            delay_seconds=self.rollout_delay,
+            region=self.region,
+            account_id=self.account_id,
+        )
+        self.rollouts.install()
+
+    def _deploy_stack(self) -> None:
+        s3 = self.client("s3")
+        s3.create_bucket(Bucket=ARTIFACT_BUCKET)
+
+        def upload(key: str, body: bytes) -> None:
+            s3.put_object(Bucket=ARTIFACT_BUCKET, Key=key, Body=body)
+
+        self.translation = translate(
+            self.template_path, upload=upload, region=self.region, parameters=self.parameters
+        )
+        cfn = self.client("cloudformation")
+        cfn.create_stack(
+            StackName=self.stack_name,
+            TemplateBody=json.dumps(self.translation.template),
+            Parameters=[
+                {"ParameterKey": k, "ParameterValue": v} for k, v in self.parameters.items()
+            ],
+            Capabilities=["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND"],
+        )
+        stack = cfn.describe_stacks(StackName=self.stack_name)["Stacks"][0]
+        if stack["StackStatus"] != "CREATE_COMPLETE":
+            events = cfn.describe_stack_events(StackName=self.stack_name)["StackEvents"]
+            reasons = [
+                f"{e['LogicalResourceId']}: {e.get('ResourceStatusReason', '')}"
+                for e in events
+                if e.get("ResourceStatusReason")
+            ]
+            raise RuntimeError(
+                f"stack {self.stack_name} ended {stack['StackStatus']}: {'; '.join(reasons)}"
+            )
+        self.outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
+        log.info("stack %s created from %s", self.stack_name, self.template_path)
+        self._apply_function_environments()
+
+    def _apply_function_environments(self) -> None:
+        """Set the union of the functions' variables once; a disagreement stops the start."""
+        lam = self.client("lambda")
+        resources = self.client("cloudformation").list_stack_resources(StackName=self.stack_name)
+        for resource in resources["StackResourceSummaries"]:
+            if resource["ResourceType"] != "AWS::Lambda::Function":
+                continue
+            config = lam.get_function_configuration(FunctionName=resource["PhysicalResourceId"])
+            variables = config.get("Environment", {}).get("Variables", {})
+            self.runtime.apply_environment(resource["LogicalResourceId"], variables)
+            for name in variables:
+                self._saved_env.setdefault(name, None)
+
+    # -- public API ----------------------------------------------------------------------
+    def client(self, service: str, **kw: Any) -> Any:
+        """A boto3 client bound to the local endpoint."""
+        kw.setdefault("endpoint_url", self.endpoint_url)
+        kw.setdefault("region_name", self.region)
+        kw.setdefault("aws_access_key_id", "testing")
+        kw.setdefault("aws_secret_access_key", "testing")
+        return boto3.client(service, **kw)
+
+    def push_image(self, repository: str, tag: str, *, crash: bool = False) -> str:
+        """Push a (manifest-only) image; return its digest. Emits the ECR push event."""
+        ecr = self.client("ecr")
+        try:
+            ecr.create_repository(repositoryName=repository)
+            log.info("ecr repository %s created", repository)
+        except ecr.exceptions.RepositoryAlreadyExistsException:
+            pass
+        response = ecr.put_image(
+            repositoryName=repository,
+            imageManifest=image_manifest(repository, tag, crash=crash),
+            imageTag=tag,
+        )
+        return str(response["image"]["imageId"]["imageDigest"])
+
+    def emit_event(self, event: dict[str, Any]) -> None:
+        """Put an AWS-service event (full EventBridge shape) on the default bus."""
+        self.events.emit(event, account_id=self.account_id, region=self.region)
+
+    def api_calls(self) -> Counter[str]:
+        """Requests received so far, by `service:Operation` (boto3 client names)."""
+        return self._server.counter.snapshot() if self._server else Counter()
+
+    def reset_api_calls(self) -> None:
+        if self._server:
+            self._server.counter.reset()
+
+    def busy(self) -> list[str]:
+        """What is still running: invocations, deliveries, executions, rollouts."""
+        found = [f"{n} {kind}(s)" for kind, n in sorted(self.activity.snapshot().items())]
+        backend = stepfunctions_backend(self.account_id, self.region)
+        for machine in list(backend.state_machines):
+            for execution in list(getattr(machine, "executions", [])):
+                if execution.status == "RUNNING":
+                    found.append(f"execution {machine.name}/{execution.name}")
+        pending = self.rollouts.pending() if self.rollouts is not None else 0
+        if pending:
+            found.append(f"{pending} rollout(s)")
+        return found
+
+    def wait_idle(self, timeout: float = 30) -> None:
+        """Block until nothing runs; raise TimeoutError naming what is still busy."""
+        deadline = time.monotonic() + timeout
+        quiet = 0
+        while True:
+            busy = self.busy()
+            quiet = 0 if busy else quiet + 1
+            if quiet >= 2:  # two quiet looks in a row: no hand-over between threads missed
+                return
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"local cloud still busy after {timeout:g} s: {', '.join(busy)}")
+            time.sleep(0.02)

@@ -1,0 +1,251 @@
+"""Run Lambda invocations in-process with the real handlers.
+
+moto runs Lambda code only in Docker. Every caller (boto3, the Step Functions
+interpreter, EventBridge targets) reaches `LambdaBackend.invoke`, so replacing that one
+method (and `LambdaSimpleBackend`'s override of it) runs the handler right here.
+
+Where the code lives: the local cloud uploads, for each local `CodeUri`, a zip holding only
+a marker (`shiplane_local.json`) that names the directory; the handler is loaded from that
+directory so edits to `functions/` need no rebuild. A function created with a real zip
+(e.g. by a test through boto3) is unpacked into a temporary directory and run from there.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import io
+import json
+import logging
+import os
+import re
+import sys
+import tempfile
+import threading
+import time
+import traceback
+import uuid
+import zipfile
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from moto.awslambda.models import LambdaBackend, LambdaFunction
+from moto.awslambda_simple.models import LambdaSimpleBackend
+
+from ._patching import Patches
+from .activity import Activity
+
+log = logging.getLogger("shiplane_local")
+
+MARKER = "shiplane_local.json"
+
+
+def marker_zip(code_dir: Path) -> bytes:
+    """A deployment package that points at a local code directory instead of holding it."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr(MARKER, json.dumps({"code_dir": str(code_dir.resolve())}))
+    return buf.getvalue()
+
+
+def _header(headers: Any, name: str) -> str | None:
+    for key, value in dict(headers or {}).items():
+        if key.lower() == name.lower():
+            return str(value)
+    return None
+
+
+class LambdaContext:
+    """The attributes and method of the Lambda Python runtime's context object."""
+
+    def __init__(self, fn: LambdaFunction) -> None:
+        self.function_name: str = fn.function_name
+        self.function_version = "$LATEST"
+        self.invoked_function_arn: str = fn.function_arn
+        self.memory_limit_in_mb = int(fn.memory_size)
+        self.aws_request_id = str(uuid.uuid4())
+        self.log_group_name = f"/aws/lambda/{fn.function_name}"
+        self.log_stream_name = f"local/{self.aws_request_id}"
+        self.identity = None
+        self.client_context = None
+        self._deadline = time.monotonic() + float(fn.timeout or 3)
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self._deadline - time.monotonic()) * 1000))
+
+
+class EnvironmentConflict(RuntimeError):
+    """Two functions want different values for one process-wide environment variable."""
+
+
+class LambdaRuntime:
+    """Loads handlers, keeps the process environment consistent, and answers invocations."""
+
+    def __init__(self, activity: Activity) -> None:
+        self.activity = activity
+        self._patches = Patches()
+        self._lock = threading.RLock()
+        self._modules: dict[tuple[str, str], ModuleType] = {}
+        self._unpacked: dict[str, Path] = {}
+        self._env_owner: dict[str, tuple[str, str]] = {}  # name -> (value, function)
+        self._tmp = tempfile.TemporaryDirectory(prefix="shiplane-local-lambda-")
+        self.invocations = 0
+
+    # -- installation --------------------------------------------------------------------
+    def install(self) -> None:
+        runtime = self
+
+        def invoke(
+            backend: LambdaBackend,
+            function_name: str,
+            qualifier: str | None,
+            body: Any,
+            headers: Any,
+            response_headers: Any,
+        ) -> bytes:
+            fn = backend.get_function(function_name, qualifier)
+            return runtime.invoke(fn, body, headers, response_headers)
+
+        self._patches.replace(LambdaBackend, "invoke", invoke)
+        self._patches.replace(LambdaSimpleBackend, "invoke", invoke)
+
+    def uninstall(self) -> None:
+        self._patches.undo()
+
+    def close(self) -> None:
+        self._tmp.cleanup()
+
+    # -- environment ---------------------------------------------------------------------
+    def apply_environment(self, function_name: str, variables: dict[str, str]) -> None:
+        """Set a function's variables process-wide; a disagreeing value is an error."""
+        with self._lock:
+            for name, value in variables.items():
+                value = str(value)
+                owner = self._env_owner.get(name)
+                if owner is not None and owner[0] != value:
+                    raise EnvironmentConflict(
+                        f"environment variable {name} is {owner[0]!r} for {owner[1]} but "
+                        f"{value!r} for {function_name}; handlers share one process, so "
+                        "every function must agree on it"
+                    )
+                if owner is None:
+                    self._env_owner[name] = (value, function_name)
+                    os.environ[name] = value
+
+    # -- invocation ----------------------------------------------------------------------
+    def invoke(self, fn: LambdaFunction, body: Any, headers: Any, response_headers: Any) -> bytes:
+        invocation_type = _header(headers, "X-Amz-Invocation-Type") or "RequestResponse"
+        event = self._parse_body(body)
+        if invocation_type == "DryRun":
+            response_headers["Content-Length"] = "0"
+            return b""
+        if invocation_type == "Event":
+            log.info("lambda %s: async invoke queued", fn.function_name)
+            self.activity.spawn(
+                "lambda invocation", self._run_async, fn, event, name=f"lambda-{fn.function_name}"
+            )
+            response_headers["Content-Length"] = "0"
+            return b""
+        payload, error = self.run(fn, event)
+        if error:
+            response_headers["x-amz-function-error"] = "Unhandled"
+        response_headers["x-amz-executed-version"] = "$LATEST"
+        response_headers["Content-Length"] = str(len(payload))
+        return payload
+
+    @staticmethod
+    def _parse_body(body: Any) -> Any:
+        if isinstance(body, bytes):
+            body = body.decode("utf-8")
+        if body in (None, ""):
+            return {}
+        return json.loads(body)
+
+    def _run_async(self, fn: LambdaFunction, event: Any) -> None:
+        payload, error = self.run(fn, event)
+        if error:
+            # No retries and no on-failure destination locally: the failure is logged and
+            # remembered so tests and `wait_idle` callers can see it.
+            self.activity.errors.append(f"{fn.function_name}: {payload.decode()}")
+
+    def run(self, fn: LambdaFunction, event: Any) -> tuple[bytes, bool]:
+        """Run the handler; return (payload, errored) in the shape Lambda answers with."""
+        with self.activity.busy("lambda invocation"):
+            self.invocations += 1
+            context = LambdaContext(fn)
+            started = time.perf_counter()
+            try:
+                self.apply_environment(fn.function_name, fn.environment_vars or {})
+                handler = self._handler(fn)
+                result = handler(event, context)
+                payload = json.dumps(result).encode("utf-8")
+            except Exception as exc:
+                took = (time.perf_counter() - started) * 1000
+                log.info(
+                    "lambda %s: %s: %s (%.0f ms)",
+                    fn.function_name,
+                    type(exc).__name__,
+                    exc,
+                    took,
+                )
+                log.debug("lambda %s traceback", fn.function_name, exc_info=True)
+                error = {
+                    "errorMessage": str(exc),
+                    "errorType": type(exc).__name__,
+                    "requestId": context.aws_request_id,
+                    "stackTrace": traceback.format_tb(exc.__traceback__),
+                }
+                return json.dumps(error).encode("utf-8"), True
+            took = (time.perf_counter() - started) * 1000
+            log.info("lambda %s: ok (%.0f ms)", fn.function_name, took)
+            return payload, False
+
+    # -- code loading --------------------------------------------------------------------
+    def _handler(self, fn: LambdaFunction) -> Any:
+        handler = fn.handler or "app.lambda_handler"
+        module_path, _, attr = handler.rpartition(".")
+        code_dir = self._code_dir(fn)
+        key = (str(code_dir), module_path)
+        with self._lock:
+            module = self._modules.get(key)
+            if module is None:
+                module = self._load(code_dir, module_path)
+                self._modules[key] = module
+        return getattr(module, attr)
+
+    def _code_dir(self, fn: LambdaFunction) -> Path:
+        code = getattr(fn, "code_bytes", b"") or b""
+        if not code:
+            raise RuntimeError(f"function {fn.function_name} has no code package")
+        with zipfile.ZipFile(io.BytesIO(code)) as zf:
+            if MARKER in zf.namelist():
+                return Path(json.loads(zf.read(MARKER))["code_dir"])
+            with self._lock:
+                target = self._unpacked.get(fn.code_sha_256)
+                if target is None:
+                    safe = re.sub(r"[^A-Za-z0-9]", "_", fn.code_sha_256)[:40]
+                    target = Path(self._tmp.name) / safe
+                    zf.extractall(target)
+                    self._unpacked[fn.code_sha_256] = target
+                return target
+
+    @staticmethod
+    def _load(code_dir: Path, module_path: str) -> ModuleType:
+        file = code_dir.joinpath(*module_path.split(".")).with_suffix(".py")
+        if not file.is_file():
+            raise RuntimeError(f"handler module {file} does not exist")
+        # Every function's module is called app.py: give each a name of its own.
+        unique = "shiplane_fn_" + re.sub(r"\W", "_", f"{code_dir.name}_{module_path}")
+        unique += "_" + uuid.uuid5(uuid.NAMESPACE_URL, str(file)).hex[:8]
+        spec = importlib.util.spec_from_file_location(unique, file)
+        if spec is None or spec.loader is None:
+            raise RuntimeError(f"cannot load handler module {file}")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[unique] = module
+        try:
+            spec.loader.exec_module(module)
+        except BaseException:
+            sys.modules.pop(unique, None)
+            raise
+        log.info("lambda: loaded %s as %s", file, unique)
+        return module
