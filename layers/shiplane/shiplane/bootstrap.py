@@ -68,9 +68,7 @@ def deployment_events() -> EventsDependencies:
 
 def reconcile_deployment() -> ReconcileDependencies:
     s = store()
-    return ReconcileDependencies(
-        config=s, releases=s, deployments=s, waits=s, gateways=gateways()
-    )
+    return ReconcileDependencies(config=s, releases=s, deployments=s, waits=s, gateways=gateways())
 
 
 def gate_promotion() -> GateDependencies:

@@ -66,8 +66,9 @@ class DeploymentStore(Protocol):
         """Atomically write deployments with their claims; False if a claim is taken."""
         ...
 
-    def mark_deploying(self, project: str, deployment_id: str, target: str, **fields: Any) -> None:
-        ...
+    def mark_deploying(
+        self, project: str, deployment_id: str, target: str, **fields: Any
+    ) -> None: ...
 
     def finish_deployment(
         self,

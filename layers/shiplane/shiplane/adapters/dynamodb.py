@@ -26,7 +26,11 @@ from shiplane.ports import StackWait
 
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
-_THROTTLING = {"ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded"}
+_THROTTLING = {
+    "ProvisionedThroughputExceededException",
+    "ThrottlingException",
+    "RequestLimitExceeded",
+}
 _TRANSACTION_LIMIT = 100
 
 
@@ -176,7 +180,9 @@ class DynamoStore:
 
     def list_releases(self, project: str) -> list[Release]:
         items = self._query(keys.project_partition(project), keys.RELEASE_PREFIX)
-        releases = [Release.model_validate({k: v for k, v in i.items() if k != "_sk"}) for i in items]
+        releases = [
+            Release.model_validate({k: v for k, v in i.items() if k != "_sk"}) for i in items
+        ]
         return sorted(releases, key=lambda r: r.created_at)
 
     def create_release(
@@ -216,7 +222,10 @@ class DynamoStore:
             )
             if claim:
                 key = keys.claim(
-                    deployment.project, deployment.release, deployment.environment, deployment.tenant
+                    deployment.project,
+                    deployment.release,
+                    deployment.environment,
+                    deployment.tenant,
                 )
                 writes.append(
                     {
@@ -345,9 +354,7 @@ class DynamoStore:
 
     def _release_deployments(self, project: str, release: str, tenant: str) -> list[Deployment]:
         return [
-            d
-            for d in self.list_deployments(project)
-            if d.release == release and d.tenant == tenant
+            d for d in self.list_deployments(project) if d.release == release and d.tenant == tenant
         ]
 
     def succeeded_environments(self, project: str, release: str, tenant: str) -> set[str]:

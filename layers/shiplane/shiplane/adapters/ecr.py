@@ -37,7 +37,9 @@ class EcrRegistry:
         paginator = self.client.get_paginator("describe_images")
         newest: dict[str, Any] | None = None
         try:
-            for page in paginator.paginate(repositoryName=repository, filter={"tagStatus": "TAGGED"}):
+            for page in paginator.paginate(
+                repositoryName=repository, filter={"tagStatus": "TAGGED"}
+            ):
                 for image in page["imageDetails"]:
                     if newest is None or image["imagePushedAt"] > newest["imagePushedAt"]:
                         newest = image

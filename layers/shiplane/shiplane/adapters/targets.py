@@ -58,7 +58,7 @@ class BotoTargetGateway:
         if not services:
             return None
         found = services[0]
-        primary = next(
+        primary: dict[str, Any] = next(
             (d for d in found.get("deployments", []) if d.get("status") == "PRIMARY"),
             {},
         )
@@ -89,9 +89,10 @@ class BotoTargetGateway:
                 if c.get("reason") or c.get("exitCode") not in (None, 0)
             )
             reason = task.get("stoppedReason", "stopped")
-            reasons.append(f"{task['taskArn'].rsplit('/', 1)[-1]}: {reason}" + (
-                f" ({containers})" if containers else ""
-            ))
+            reasons.append(
+                f"{task['taskArn'].rsplit('/', 1)[-1]}: {reason}"
+                + (f" ({containers})" if containers else "")
+            )
         return reasons
 
     # ------------------------------------------------------------------ CloudFormation
@@ -185,9 +186,7 @@ class BotoTargetGateway:
 
     def stack_failure_events(self, stack_name: str, limit: int = 10) -> list[str]:
         try:
-            events = self.cloudformation.describe_stack_events(StackName=stack_name)[
-                "StackEvents"
-            ]
+            events = self.cloudformation.describe_stack_events(StackName=stack_name)["StackEvents"]
         except ClientError as exc:
             raise _translate(exc, f"describe stack events of {stack_name}") from exc
         failures = [

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import BaseModel, ConfigDict, Field
 
 from shiplane.domain.models import NAME_PATTERN, UNTENANTED
 
@@ -51,7 +51,6 @@ class ResolveReleaseRequest(BaseModel):
 
 
 PipelineInput = EcrPushEvent | DeployAction
-_pipeline_input = TypeAdapter(PipelineInput)
 
 
 def parse_pipeline_input(payload: dict[str, Any]) -> PipelineInput:

@@ -42,7 +42,8 @@ def render_task_definition(
                 for p in container.port_mappings
             ],
             "environment": [
-                {"name": key, "value": value} for key, value in sorted(container.environment.items())
+                {"name": key, "value": value}
+                for key, value in sorted(container.environment.items())
             ],
         }
         if container.cpu is not None:

@@ -13,7 +13,14 @@ from shiplane.adapters.keys import service_key, stack_key
 from shiplane.domain.models import Outcome
 from shiplane.domain.requests import EcsDeploymentEvent, StackStatusChangeEvent
 from shiplane.observability import logger, metrics
-from shiplane.ports import ConfigStore, DeploymentStore, StackWait, TargetGateways, TaskTokens, WaitStore
+from shiplane.ports import (
+    ConfigStore,
+    DeploymentStore,
+    StackWait,
+    TargetGateways,
+    TaskTokens,
+    WaitStore,
+)
 from shiplane.services.outcomes import decide
 from shiplane.validation import parse
 

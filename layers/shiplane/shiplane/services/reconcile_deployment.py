@@ -6,7 +6,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from shiplane.domain.models import DeploymentUnit, Diagnosis, Outcome, OutcomeStatus
-from shiplane.ports import ConfigStore, DeploymentStore, ReleaseStore, StackWait, TargetGateways, WaitStore
+from shiplane.ports import (
+    ConfigStore,
+    DeploymentStore,
+    ReleaseStore,
+    StackWait,
+    TargetGateways,
+    WaitStore,
+)
 from shiplane.services.outcomes import diagnose, outcome_from_stack
 from shiplane.services.units import load_unit
 from shiplane.validation import parse

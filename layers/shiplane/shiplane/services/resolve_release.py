@@ -132,7 +132,9 @@ def _release_for_push(
             metrics.add_metric(name="TagMoved", unit="Count", value=1)
         return ReleaseRef(project=project.name, version=version, created=False), []
 
-    images = {repository: ImageRef(repository=repository, registry=registry, tag=tag, digest=digest)}
+    images = {
+        repository: ImageRef(repository=repository, registry=registry, tag=tag, digest=digest)
+    }
     for other in project.repositories:
         if other == repository:
             continue

@@ -1,0 +1,171 @@
+"""Test helpers: sample events from events/, the demo configuration, small fakes."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def load_event(name: str) -> dict[str, Any]:
+    """A sample event from events/ (a fresh copy each time)."""
+    return copy.deepcopy(json.loads((ROOT / "events" / f"{name}.json").read_text()))
+
+
+def demo_configuration() -> dict[str, Any]:
+    return yaml.safe_load((ROOT / "examples" / "shiplane.yaml").read_text())
+
+
+def ecr_push(repository: str, tag: str, digest: str) -> dict[str, Any]:
+    event = load_event("ecr_push")
+    event["detail"].update(
+        {"repository-name": repository, "image-tag": tag, "image-digest": digest}
+    )
+    return event
+
+
+class FakeTaskTokens:
+    """Records task-token callbacks; a token completes once, like Step Functions."""
+
+    def __init__(self) -> None:
+        self.succeeded: dict[str, dict[str, Any]] = {}
+        self.failed: dict[str, tuple[str, str]] = {}
+
+    def succeed(self, task_token: str, output: dict[str, Any]) -> bool:
+        if task_token in self.succeeded or task_token in self.failed:
+            return False
+        self.succeeded[task_token] = output
+        return True
+
+    def fail(self, task_token: str, error: str, cause: str) -> bool:
+        if task_token in self.succeeded or task_token in self.failed:
+            return False
+        self.failed[task_token] = (error, cause)
+        return True
+
+
+class FakeTargetGateway:
+    """An in-memory ECS + CloudFormation of one account, with the states AWS goes through."""
+
+    def __init__(self) -> None:
+        from shiplane.ports import ServiceState, StackState
+
+        self._service_state = ServiceState
+        self._stack_state = StackState
+        self.task_definitions: dict[str, dict[str, Any]] = {}
+        self.stacks: dict[str, Any] = {}
+        self.stack_parameters: dict[str, dict[str, str]] = {}
+        self.services: dict[tuple[str, str], Any] = {}
+        self.stack_events: dict[str, list[str]] = {}
+        self.stopped: list[str] = []
+        self.deleted: list[str] = []
+        self.calls: list[str] = []
+
+    def register_task_definition(self, definition: dict[str, Any]) -> str:
+        self.calls.append("register_task_definition")
+        family = definition["family"]
+        revision = 1 + sum(1 for a in self.task_definitions if f"/{family}:" in a)
+        arn = f"arn:aws:ecs:us-east-1:123456789012:task-definition/{family}:{revision}"
+        self.task_definitions[arn] = definition
+        return arn
+
+    def describe_stack(self, stack_name: str) -> Any:
+        self.calls.append("describe_stack")
+        return self.stacks.get(stack_name)
+
+    def _set(self, stack_name: str, status: str, parameters: dict[str, str]) -> str:
+        stack_id = f"arn:aws:cloudformation:us-east-1:123456789012:stack/{stack_name}/uuid-1"
+        self.stacks[stack_name] = self._stack_state(
+            stack_id=stack_id, status=status, parameters=dict(parameters)
+        )
+        return stack_id
+
+    def create_stack(self, stack_name, template, parameters, tags, role_arn) -> str:  # type: ignore[no-untyped-def]
+        self.calls.append("create_stack")
+        self.last_template = template
+        self.last_tags = tags
+        return self._set(stack_name, "CREATE_IN_PROGRESS", parameters)
+
+    def update_stack(self, stack_name, template, parameters, tags, role_arn):  # type: ignore[no-untyped-def]
+        self.calls.append("update_stack")
+        if self.stacks[stack_name].parameters == parameters:
+            return None
+        self.previous = self.stacks[stack_name].parameters
+        return self._set(stack_name, "UPDATE_IN_PROGRESS", parameters)
+
+    def delete_stack(self, stack_name: str) -> None:
+        self.calls.append("delete_stack")
+        self.deleted.append(stack_name)
+        self.stacks.pop(stack_name, None)
+
+    def continue_update_rollback(self, stack_name: str, role_arn: str | None) -> None:
+        self.calls.append("continue_update_rollback")
+
+    def stack_failure_events(self, stack_name: str, limit: int = 10) -> list[str]:
+        return self.stack_events.get(stack_name, [])[:limit]
+
+    def describe_service(self, cluster: str, service: str) -> Any:
+        return self.services.get((cluster, service))
+
+    def stopped_task_reasons(self, cluster: str, family: str, limit: int = 10) -> list[str]:
+        return self.stopped[:limit]
+
+    # -- what the cloud does after a stack change
+    def finish_rollout(
+        self, stack_name: str, cluster: str, service: str, *, crash: bool = False
+    ) -> str:
+        """Complete (or fail and roll back) the rollout; returns the stack's final status."""
+        stack = self.stacks[stack_name]
+        new_arn = stack.parameters["TaskDefinitionArn"]
+        creating = stack.status.startswith("CREATE")
+        if not crash:
+            self.services[(cluster, service)] = self._service_state(
+                task_definition_arn=new_arn,
+                rollout_state="COMPLETED",
+                running_count=1,
+                desired_count=1,
+                events=("(service web) has reached a steady state.",),
+            )
+            status = "CREATE_COMPLETE" if creating else "UPDATE_COMPLETE"
+            self._set(stack_name, status, stack.parameters)
+            return status
+        self.stopped = ["task/abc: Essential container in task exited"]
+        self.stack_events[stack_name] = [
+            "Service UPDATE_FAILED: ECS Deployment Circuit Breaker was triggered"
+        ]
+        if creating:
+            self.services.pop((cluster, service), None)
+            self._set(stack_name, "ROLLBACK_COMPLETE", stack.parameters)
+            return "ROLLBACK_COMPLETE"
+        old = self.previous
+        self.services[(cluster, service)] = self._service_state(
+            task_definition_arn=old["TaskDefinitionArn"],
+            rollout_state="COMPLETED",
+            events=("(service web) rolling back to deployment ecs-svc/1.",),
+        )
+        self._set(stack_name, "UPDATE_ROLLBACK_COMPLETE", old)
+        return "UPDATE_ROLLBACK_COMPLETE"
+
+
+class FakeGateways:
+    def __init__(self, gateway: FakeTargetGateway | None = None) -> None:
+        self.gateway = gateway or FakeTargetGateway()
+        self.assumed: list[tuple[str, str]] = []
+
+    def for_target(self, target: Any, deployment_id: str) -> FakeTargetGateway:
+        self.assumed.append((target.name, deployment_id))
+        return self.gateway
+
+
+def stack_event(stack_name: str, status: str, reason: str = "") -> dict[str, Any]:
+    event = load_event("stack_update_complete")
+    arn = f"arn:aws:cloudformation:us-east-1:123456789012:stack/{stack_name}/uuid-1"
+    event["resources"] = [arn]
+    event["detail"]["stack-id"] = arn
+    event["detail"]["status-details"] = {"status": status, "status-reason": reason}
+    return event

@@ -1,0 +1,258 @@
+"""The pipeline's services chained by hand, on the real DynamoDB adapter (moto) with an
+in-memory target account: what the state machine does, step by step."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from shiplane.adapters.dynamodb import DynamoStore
+from shiplane.domain.models import DeploymentStatus, DeploymentUnit
+from shiplane.errors import InvalidRequestError, LifecycleViolationError, StackBusyError
+from shiplane.services.deploy_stack import DeployDependencies, deploy_stack
+from shiplane.services.deployment_events import EventsDependencies, handle_deployment_event
+from shiplane.services.gate_promotion import GateDependencies, gate_promotion
+from shiplane.services.reconcile_deployment import ReconcileDependencies, reconcile_deployment
+from shiplane.services.register_task_definition import (
+    RegisterDependencies,
+    register_task_definition,
+)
+from shiplane.services.resolve_release import ResolveDependencies, resolve_release
+from tests.helpers import FakeGateways, FakeTaskTokens, ecr_push, load_event, stack_event
+
+DIGEST_1 = "sha256:" + "1" * 64
+DIGEST_2 = "sha256:" + "2" * 64
+
+
+class NoRegistry:
+    def image_digest(self, repository: str, tag: str) -> str | None:
+        return None
+
+    def latest_tag(self, repository: str) -> tuple[str, str] | None:
+        return None
+
+
+class Pipeline:
+    """Runs the services the way the state machine chains them."""
+
+    def __init__(self, store: DynamoStore, clock: Any) -> None:
+        self.store = store
+        self.gateways = FakeGateways()
+        self.gateway = self.gateways.gateway
+        self.tokens = FakeTaskTokens()
+        self.resolve_deps = ResolveDependencies(store, store, store, NoRegistry(), clock)
+        self.register_deps = RegisterDependencies(store, store, store, self.gateways)
+        self.deploy_deps = DeployDependencies(
+            store, store, store, store, self.gateways, self.tokens
+        )
+        self.events_deps = EventsDependencies(store, store, store, self.gateways, self.tokens)
+        self.reconcile_deps = ReconcileDependencies(store, store, store, store, self.gateways)
+        self.gate_deps = GateDependencies(store, store, store, clock)
+        self.counter = 0
+
+    def resolve(self, event: dict[str, Any]) -> dict[str, Any]:
+        self.counter += 1
+        payload = {"input": event, "execution": f"exec-{self.counter}"}
+        return resolve_release(payload, self.resolve_deps).model_dump(mode="json")
+
+    def start_unit(self, unit: dict[str, Any]) -> tuple[dict[str, Any], str]:
+        registered = register_task_definition(unit, self.register_deps).model_dump(mode="json")
+        token = f"token-{registered['deployment_id']}-{len(self.tokens.succeeded)}"
+        deploy_stack({"unit": registered, "task_token": token}, self.deploy_deps)
+        return registered, token
+
+    def finish_unit(self, unit: dict[str, Any], token: str, *, crash: bool = False) -> Any:
+        status = self.gateway.finish_rollout(
+            unit["stack_name"], f"shiplane-{unit['environment']}", "web", crash=crash
+        )
+        handle_deployment_event(stack_event(unit["stack_name"], status), self.events_deps)
+        return self.tokens.succeeded.get(token)
+
+    def gate(self, results: list[dict[str, Any]]) -> dict[str, Any]:
+        return gate_promotion({"outcomes": results}, self.gate_deps).model_dump(mode="json")
+
+    def deploy_units(self, units: list[dict[str, Any]], *, crash: bool = False) -> dict[str, Any]:
+        results = []
+        for unit in units:
+            registered, token = self.start_unit(unit)
+            outcome = self.finish_unit(registered, token, crash=crash)
+            results.append(registered | {"outcome": outcome})
+        return self.gate(results)
+
+
+@pytest.fixture
+def pipeline(configured: DynamoStore, clock: Any) -> Pipeline:
+    return Pipeline(configured, clock)
+
+
+def test_a_push_deploys_dev_then_test_and_waits_for_prod(pipeline: Pipeline) -> None:
+    resolved = pipeline.resolve(ecr_push("web", "1.0.0", DIGEST_1))
+    assert resolved["releases"] == [{"project": "web", "version": "1.0.0", "created": True}]
+    assert [u["environment"] for u in resolved["units"]] == ["dev"]
+
+    after_dev = pipeline.deploy_units(resolved["units"])
+    assert [f["status"] for f in after_dev["finished"]] == ["SUCCEEDED"]
+    assert [u["environment"] for u in after_dev["units"]] == ["test"]
+
+    after_test = pipeline.deploy_units(after_dev["units"])
+    assert after_test["units"] == []
+    assert after_test["waiting_for"] == ["prod"]
+    assert after_test["failed"] is False
+
+    task_definition = next(iter(pipeline.gateway.task_definitions.values()))
+    assert task_definition["containerDefinitions"][0]["image"].endswith(f"/web@{DIGEST_1}")
+    current = pipeline.store.get_current("web", "test", "untenanted")
+    assert current is not None and current["release"] == "1.0.0"
+
+
+def test_the_same_push_three_times_gives_one_release_and_one_deployment(
+    pipeline: Pipeline,
+) -> None:
+    event = ecr_push("web", "1.0.0", DIGEST_1)
+    first = pipeline.resolve(event)
+    second = pipeline.resolve(event)
+    third = pipeline.resolve(event)
+    assert len(first["units"]) == 1
+    assert second["units"] == [] and third["units"] == []
+    assert second["releases"][0]["created"] is False
+    assert len(pipeline.store.list_releases("web")) == 1
+    assert len(pipeline.store.list_deployments("web")) == 1
+
+
+def test_a_moved_tag_never_changes_the_release(pipeline: Pipeline) -> None:
+    pipeline.resolve(ecr_push("web", "1.0.0", DIGEST_1))
+    moved = pipeline.resolve(ecr_push("web", "1.0.0", DIGEST_2))
+    assert moved["units"] == []
+    release = pipeline.store.get_release("web", "1.0.0")
+    assert release is not None and release.images["web"].digest == DIGEST_1
+
+
+def test_a_push_to_an_unused_repository_is_not_an_error(pipeline: Pipeline) -> None:
+    result = pipeline.resolve(load_event("ecr_push_unknown_repository"))
+    assert result["units"] == [] and result["releases"] == []
+    assert "no project uses repository 'nobody-uses-this'" in result["message"]
+
+
+def test_a_malformed_event_names_the_fields_and_writes_nothing(pipeline: Pipeline) -> None:
+    with pytest.raises(InvalidRequestError) as raised:
+        pipeline.resolve(load_event("ecr_push_malformed"))
+    message = str(raised.value)
+    assert "detail.image-digest" in message and "detail.image-tag" in message
+    assert pipeline.store.list_releases("web") == []
+
+
+def test_promoting_to_prod_before_test_names_the_incomplete_phase(pipeline: Pipeline) -> None:
+    resolved = pipeline.resolve(ecr_push("web", "1.0.0", DIGEST_1))
+    pipeline.deploy_units(resolved["units"])  # dev only
+    with pytest.raises(LifecycleViolationError, match="phase 'testing' is not complete"):
+        pipeline.resolve(load_event("promote_to_prod"))
+
+
+def test_manual_promotion_to_prod_after_test(pipeline: Pipeline) -> None:
+    resolved = pipeline.resolve(ecr_push("web", "1.0.0", DIGEST_1))
+    after_dev = pipeline.deploy_units(resolved["units"])
+    pipeline.deploy_units(after_dev["units"])
+    promoted = pipeline.resolve(load_event("promote_to_prod"))
+    assert [u["environment"] for u in promoted["units"]] == ["prod"]
+    gate = pipeline.deploy_units(promoted["units"])
+    assert gate["finished"][0]["status"] == "SUCCEEDED"
+    deployment = pipeline.store.get_deployment("web", promoted["units"][0]["deployment_id"])
+    assert deployment.triggered_by.kind == "console"
+    assert deployment.mode == "deploy"
+
+
+def test_a_crashing_rollout_fails_with_its_diagnosis_and_does_not_advance(
+    pipeline: Pipeline,
+) -> None:
+    first = pipeline.resolve(ecr_push("web", "1.0.0", DIGEST_1))
+    pipeline.deploy_units(first["units"])
+    second = pipeline.resolve(ecr_push("web", "1.1.0", DIGEST_2))
+    gate = pipeline.deploy_units(second["units"], crash=True)
+
+    assert gate["failed"] is True and gate["units"] == []
+    deployment = pipeline.store.get_deployment("web", second["units"][0]["deployment_id"])
+    assert deployment.status is DeploymentStatus.FAILED
+    assert "UPDATE_ROLLBACK_COMPLETE" in deployment.reason
+    assert deployment.diagnosis.stopped_tasks == ["task/abc: Essential container in task exited"]
+    assert "Circuit Breaker" in deployment.diagnosis.stack_events[0]
+    current = pipeline.store.get_current("web", "dev", "untenanted")
+    assert current is not None and current["release"] == "1.0.0"
+
+
+def test_a_stack_in_progress_is_waited_for_not_fought(pipeline: Pipeline) -> None:
+    resolved = pipeline.resolve(ecr_push("web", "1.0.0", DIGEST_1))
+    unit, _ = pipeline.start_unit(resolved["units"][0])
+    with pytest.raises(StackBusyError, match="CREATE_IN_PROGRESS"):
+        deploy_stack({"unit": unit, "task_token": "another"}, pipeline.deploy_deps)
+
+
+def test_a_failed_create_is_cleaned_up_before_the_next_deployment(pipeline: Pipeline) -> None:
+    resolved = pipeline.resolve(ecr_push("web", "1.0.0", DIGEST_1))
+    pipeline.deploy_units(resolved["units"], crash=True)
+    stack = resolved["units"][0]["stack_name"]
+    assert pipeline.gateway.stacks[stack].status == "ROLLBACK_COMPLETE"
+
+    retry = pipeline.resolve(ecr_push("web", "1.0.1", DIGEST_2))
+    registered = register_task_definition(retry["units"][0], pipeline.register_deps)
+    with pytest.raises(StackBusyError, match="deleting it"):
+        deploy_stack(
+            {"unit": registered.model_dump(mode="json"), "task_token": "t"}, pipeline.deploy_deps
+        )
+    assert pipeline.gateway.deleted == [stack]
+    deploy_stack(
+        {"unit": registered.model_dump(mode="json"), "task_token": "t2"}, pipeline.deploy_deps
+    )
+    assert pipeline.gateway.stacks[stack].status == "CREATE_IN_PROGRESS"
+
+
+def test_events_arriving_twice_complete_the_token_once(pipeline: Pipeline) -> None:
+    resolved = pipeline.resolve(ecr_push("web", "1.0.0", DIGEST_1))
+    unit, token = pipeline.start_unit(resolved["units"][0])
+    pipeline.gateway.finish_rollout(unit["stack_name"], "shiplane-dev", "web")
+    event = stack_event(unit["stack_name"], "CREATE_COMPLETE")
+    first = handle_deployment_event(event, pipeline.events_deps)
+    second = handle_deployment_event(event, pipeline.events_deps)
+    assert first.handled and first.outcome is not None
+    assert first.outcome.status == "SUCCEEDED"
+    assert not second.handled
+    assert list(pipeline.tokens.succeeded) == [token]
+
+
+def test_a_lost_event_is_reconciled_after_the_timeout(pipeline: Pipeline) -> None:
+    resolved = pipeline.resolve(ecr_push("web", "1.0.0", DIGEST_1))
+    unit, _ = pipeline.start_unit(resolved["units"][0])
+    pipeline.gateway.finish_rollout(unit["stack_name"], "shiplane-dev", "web")
+    outcome = reconcile_deployment(unit, pipeline.reconcile_deps)
+    assert outcome.status == "SUCCEEDED"
+    assert outcome.task_definition_arn == unit["task_definition_arn"]
+    assert pipeline.store.get_wait(f"123456789012#us-east-1#{unit['stack_name']}") is None
+
+
+def test_a_rollout_still_running_at_the_timeout_is_recorded_as_timed_out(
+    pipeline: Pipeline,
+) -> None:
+    resolved = pipeline.resolve(ecr_push("web", "1.0.0", DIGEST_1))
+    unit, _ = pipeline.start_unit(resolved["units"][0])
+    outcome = reconcile_deployment(unit, pipeline.reconcile_deps)
+    assert outcome.status == "FAILED"
+    assert "timed out after 600s" in outcome.reason and "CREATE_IN_PROGRESS" in outcome.reason
+    result = pipeline.gate([unit | {"outcome": outcome.model_dump(mode="json")}])
+    assert result["failed"] is True
+    assert pipeline.store.get_wait(f"123456789012#us-east-1#{unit['stack_name']}") is None
+
+
+def test_a_unit_that_raised_is_recorded_with_the_error(pipeline: Pipeline) -> None:
+    resolved = pipeline.resolve(ecr_push("web", "1.0.0", DIGEST_1))
+    unit = DeploymentUnit.model_validate(resolved["units"][0]).model_dump(mode="json")
+    error = {
+        "Error": "TargetUnavailableError",
+        "Cause": json.dumps(
+            {"errorMessage": "cannot assume the role", "errorType": "TargetUnavailableError"}
+        ),
+    }
+    result = pipeline.gate([unit | {"error": error}])
+    assert result["failed"] is True
+    deployment = pipeline.store.get_deployment("web", unit["deployment_id"])
+    assert deployment.reason == "dev-cluster: TargetUnavailableError: cannot assume the role"
