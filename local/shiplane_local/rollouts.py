@@ -45,6 +45,7 @@ from typing import Any
 
 from moto.cloudformation.exceptions import CloudFormationError, ValidationError
 from moto.cloudformation.models import CloudFormationBackend, Event, Stack
+from moto.cloudformation.parsing import clean_json, parse_and_update_resource
 from moto.core.utils import utcnow
 from moto.ecr.models import ecr_backends
 from moto.ecs.models import (
@@ -109,6 +110,16 @@ def _deployment_id() -> str:
 # CloudFormation properties of AWS::ECS::Service -> ECS API shapes
 
 
+_SPECIAL_KEYS = {
+    "EFSVolumeConfiguration": "efsVolumeConfiguration",
+    "FilesystemId": "fileSystemId",
+    "IAM": "iam",
+    "FSxWindowsFileServerVolumeConfiguration": "fsxWindowsFileServerVolumeConfiguration",
+}
+# maps whose keys are the user's, not CloudFormation property names
+_VERBATIM_MAPS = {"options", "dockerLabels", "driverOpts", "labels", "systemControls"}
+
+
 def _camel(value: Any) -> Any:
     """PascalCase CloudFormation keys -> camelCase ECS API keys, typed like the API."""
     if isinstance(value, list):
@@ -117,8 +128,8 @@ def _camel(value: Any) -> Any:
         return value
     out: dict[str, Any] = {}
     for key, item in value.items():
-        name = key[:1].lower() + key[1:] if key[:2] != "ECS" else "ecs" + key[3:]
-        item = _camel(item)
+        name = _SPECIAL_KEYS.get(key) or key[:1].lower() + key[1:]
+        item = copy.deepcopy(item) if name in _VERBATIM_MAPS else _camel(item)
         if name in _BOOLEAN_KEYS and isinstance(item, str):
             item = item.strip().lower() == "true"
         elif name in _INTEGER_KEYS and isinstance(item, str) and item.strip().isdigit():
@@ -287,6 +298,70 @@ def _cfn_delete_service(
             return
 
 
+def _cfn_register_task_definition(
+    cls: Any,
+    resource_name: str,
+    cloudformation_json: Any,
+    account_id: str,
+    region_name: str,
+    **kwargs: Any,
+) -> TaskDefinition:
+    """AWS::ECS::TaskDefinition with all of its properties (moto keeps only a few)."""
+    properties = cloudformation_json["Properties"]
+    backend = ecs_backends[account_id][region_name]
+    family = properties.get("Family") or resource_name
+
+    def text(name: str) -> str | None:
+        value = properties.get(name)
+        return str(value) if value is not None else None
+
+    return backend.register_task_definition(
+        family=family,
+        container_definitions=_camel(properties.get("ContainerDefinitions", [])),
+        volumes=_camel(properties.get("Volumes")) or None,
+        network_mode=properties.get("NetworkMode"),
+        tags=[{"key": t.get("Key"), "value": t.get("Value")} for t in properties.get("Tags", [])]
+        or None,
+        placement_constraints=_camel(properties.get("PlacementConstraints")) or None,
+        requires_compatibilities=properties.get("RequiresCompatibilities"),
+        cpu=text("Cpu"),
+        memory=text("Memory"),
+        task_role_arn=properties.get("TaskRoleArn"),
+        execution_role_arn=properties.get("ExecutionRoleArn"),
+        proxy_configuration=_camel(properties.get("ProxyConfiguration")),
+        runtime_platform=_camel(properties.get("RuntimePlatform")),
+        ipc_mode=properties.get("IpcMode"),
+        pid_mode=properties.get("PidMode"),
+        ephemeral_storage=_camel(properties.get("EphemeralStorage")),
+    )
+
+
+def _cfn_replace_task_definition(
+    cls: Any,
+    original_resource: Any,
+    new_resource_name: str,
+    cloudformation_json: Any,
+    account_id: str,
+    region_name: str,
+) -> TaskDefinition:
+    # Task definitions are immutable: CloudFormation registers a new revision. The old one
+    # stays ACTIVE (AWS deregisters it only once the update has completed).
+    return _cfn_register_task_definition(
+        cls, new_resource_name, cloudformation_json, account_id, region_name
+    )
+
+
+def _cfn_deregister_task_definition(
+    cls: Any,
+    resource_name: str,
+    cloudformation_json: dict[str, Any],
+    account_id: str,
+    region_name: str,
+) -> None:
+    with contextlib.suppress(Exception):
+        ecs_backends[account_id][region_name].deregister_task_definition(resource_name)
+
+
 # --------------------------------------------------------------------------------------
 # Crash detection: an ECR image whose manifest carries the crash annotation
 
@@ -341,11 +416,17 @@ class _StackSnapshot:
     resolved_parameters: dict[str, Any]
     tags: dict[str, str]
     role_arn: str | None
+    task_definitions: dict[str, TaskDefinition]
 
     @classmethod
     def of(cls, stack: Stack) -> _StackSnapshot:
         resource_map = stack.resource_map
         return cls(
+            task_definitions={
+                logical_id: resource
+                for logical_id, resource in list(resource_map._parsed_resources.items())
+                if isinstance(resource, TaskDefinition)
+            },
             template=stack.template,
             template_dict=copy.deepcopy(stack.template_dict),
             parameters=dict(stack.parameters or {}),
@@ -401,6 +482,37 @@ def _services_of(stack: Stack) -> dict[str, Service]:
         for logical_id, resource in list(parsed.items())
         if isinstance(resource, Service)
     }
+
+
+def _propagate_task_definitions(stack: Stack) -> None:
+    """Update services whose TaskDefinition resolves to a new ARN.
+
+    moto's update only touches resources whose own JSON or referenced *parameters*
+    changed; a service that refers to a replaced AWS::ECS::TaskDefinition is left alone.
+    """
+    resource_map = stack.resource_map
+    for logical_id, service in _services_of(stack).items():
+        resource_json = resource_map._resource_json_map.get(logical_id) or {}
+        wanted = (resource_json.get("Properties") or {}).get("TaskDefinition")
+        if wanted is None:
+            continue
+        try:
+            arn = _task_definition_arn(
+                ecs_backends[service._account_id][service.region_name],
+                clean_json(copy.deepcopy(wanted), resource_map),
+            )
+        except Exception:
+            continue
+        if arn and arn != service.task_definition:
+            updated = parse_and_update_resource(
+                logical_id,
+                resource_json,
+                resource_map,
+                account_id=service._account_id,
+                region_name=service.region_name,
+            )
+            if updated is not None:
+                resource_map._parsed_resources[logical_id] = updated
 
 
 def _service_states(stack: Stack) -> dict[int, _ServiceState]:
@@ -479,6 +591,12 @@ class RolloutSimulator:
         patches.replace(
             Service, "delete_from_cloudformation_json", classmethod(_cfn_delete_service)
         )
+        for name, handler in (
+            ("create_from_cloudformation_json", _cfn_register_task_definition),
+            ("update_from_cloudformation_json", _cfn_replace_task_definition),
+            ("delete_from_cloudformation_json", _cfn_deregister_task_definition),
+        ):
+            patches.replace(TaskDefinition, name, classmethod(handler))
         self._patches = patches
         self._stopping = False
         self._worker = threading.Thread(target=self._run, name="shiplane-rollouts", daemon=True)
@@ -701,11 +819,22 @@ class RolloutSimulator:
                 rollout = _Rollout(stack, "UPDATE", [], previous, failure=str(exc))
                 self._start(rollout)
                 return stack
+            try:
+                _propagate_task_definitions(stack)
+            except Exception as exc:
+                self._drop_terminal_stack_event(stack)
+                self._start(_Rollout(stack, "UPDATE", [], previous, failure=str(exc)))
+                return stack
             self._after_change(stack, "UPDATE", services, previous)
             return stack
 
     def _execute_change_set(
-        self, original: Callable, backend: CloudFormationBackend, change_set_name: str, *a: Any
+        self,
+        original: Callable,
+        backend: CloudFormationBackend,
+        change_set_name: str,
+        *a: Any,
+        **kw: Any,
     ) -> None:
         with self._lock:
             change_set = backend.change_sets.get(change_set_name)
@@ -714,7 +843,7 @@ class RolloutSimulator:
                     if candidate.change_set_name == change_set_name:
                         change_set = candidate
             if change_set is None:
-                return original(backend, change_set_name, *a)
+                return original(backend, change_set_name, *a, **kw)
             stack = backend.stacks[change_set.stack_id]
             operation = change_set.change_set_type
             if operation != "CREATE":
@@ -722,7 +851,7 @@ class RolloutSimulator:
             previous = _StackSnapshot.of(stack) if operation != "CREATE" else None
             services = _service_states(stack) if operation != "CREATE" else {}
             try:
-                original(backend, change_set_name, *a)
+                original(backend, change_set_name, *a, **kw)
             except CloudFormationError:
                 raise
             except Exception as exc:
@@ -732,6 +861,9 @@ class RolloutSimulator:
             if change_set.parameters:
                 stack.parameters = dict(change_set.parameters)
             stack._parse_template()
+            if operation != "CREATE":
+                with contextlib.suppress(Exception):
+                    _propagate_task_definitions(stack)
             stack.output_map = stack._create_output_map()
             self._after_change(stack, operation, services, previous)
             return None
@@ -740,20 +872,26 @@ class RolloutSimulator:
         self, original: Callable, backend: CloudFormationBackend, name_or_stack_id: str
     ) -> None:
         with self._lock:
-            for stack in list(backend.stacks.values()):
-                if name_or_stack_id not in (stack.stack_id, stack.name):
-                    continue
-                if stack.status != "CREATE_IN_PROGRESS":
-                    self._refuse_if_busy(stack, "deleted")
-                rollout = self._by_stack.get(stack.stack_id)
-                if rollout is not None:
-                    rollout.cancelled = True
-            deleted_before = set(backend.deleted_stacks)
-            original(backend, name_or_stack_id)
-            deleted = [
-                backend.deleted_stacks[s] for s in set(backend.deleted_stacks) - deleted_before
+            targets = [
+                stack
+                for stack in list(backend.stacks.values())
+                if name_or_stack_id in (stack.stack_id, stack.name)
             ]
-        for stack in deleted:
+            if not targets:  # unknown or already deleted: a no-op, as in AWS
+                return original(backend, name_or_stack_id)
+            for stack in targets:
+                if stack.status in _IN_PROGRESS_REFUSED and stack.status != "CREATE_IN_PROGRESS":
+                    raise ValidationError(
+                        stack.stack_id,
+                        message=f"Stack [{stack.name}] cannot be deleted while in status "
+                        f"{stack.status}",
+                    )
+            for stack in targets:
+                rollout = self._by_stack.get(stack.stack_id)
+                if rollout is not None:  # a create being cancelled
+                    rollout.cancelled = True
+                original(backend, stack.stack_id)  # by id: moto recurses for a name
+        for stack in targets:
             stack_ref = stack
 
             def announce(stack: Stack = stack_ref) -> list[dict[str, Any]]:
@@ -763,6 +901,7 @@ class RolloutSimulator:
                 ]
 
             self._schedule(_Rollout(stack, "DELETE", [], None), [(0.0, announce)])
+        return None
 
     # ---------------------------------------------------------------- rollout lifecycle
 
@@ -1190,6 +1329,14 @@ class RolloutSimulator:
         stack.resource_map.resolved_parameters.update(previous.resolved_parameters)
         stack.tags = dict(previous.tags)
         stack.role_arn = previous.role_arn
+        # the rollback goes back to the previous physical task definitions, not new copies
+        for logical_id, task_definition in previous.task_definitions.items():
+            current = stack.resource_map._parsed_resources.get(logical_id)
+            if isinstance(current, TaskDefinition) and current is not task_definition:
+                with contextlib.suppress(Exception):
+                    backend = ecs_backends[stack.account_id][stack.region_name]
+                    backend.deregister_task_definition(current.arn)
+            stack.resource_map._parsed_resources[logical_id] = task_definition
         try:
             stack.output_map = stack._create_output_map()
         except Exception:

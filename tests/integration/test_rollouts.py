@@ -14,6 +14,7 @@ from botocore.exceptions import ClientError
 from moto import mock_aws
 from moto.cloudformation.models import CloudFormationBackend
 from moto.ecs.models import Service
+
 from shiplane_local.rollouts import RolloutSimulator, image_crashes
 
 REGION = "us-east-1"
@@ -375,3 +376,81 @@ def test_uninstall_restores_moto() -> None:
     sim.uninstall()
     assert CloudFormationBackend.create_stack is create_stack
     assert vars(Service)["update_from_cloudformation_json"] is update_handler
+
+
+CONVERTED_TEMPLATE = """
+Parameters:
+  Image: {Type: String}
+Resources:
+  TaskDefinition:
+    Type: AWS::ECS::TaskDefinition
+    Properties:
+      Family: web
+      Cpu: "256"
+      Memory: "512"
+      NetworkMode: awsvpc
+      RequiresCompatibilities: [FARGATE]
+      RuntimePlatform: {CpuArchitecture: ARM64, OperatingSystemFamily: LINUX}
+      ExecutionRoleArn: arn:aws:iam::123456789012:role/exec
+      ContainerDefinitions:
+        - Name: app
+          Image: !Ref Image
+          Essential: true
+          PortMappings: [{ContainerPort: 8080, Protocol: tcp}]
+          Environment: [{Name: MODE, Value: prod}]
+          Secrets: [{Name: TOKEN, ValueFrom: arn:aws:ssm:us-east-1:123456789012:parameter/t}]
+          LogConfiguration:
+            LogDriver: awslogs
+            Options: {awslogs-group: /shiplane/web, awslogs-region: us-east-1}
+      Volumes:
+        - Name: data
+          EFSVolumeConfiguration: {FilesystemId: fs-1, TransitEncryption: ENABLED}
+  Service:
+    Type: AWS::ECS::Service
+    Properties:
+      Cluster: shiplane-dev
+      ServiceName: web
+      TaskDefinition: !Ref TaskDefinition
+      DesiredCount: 1
+      LaunchType: FARGATE
+      DeploymentConfiguration:
+        DeploymentCircuitBreaker: {Enable: true, Rollback: true}
+      NetworkConfiguration:
+        AwsvpcConfiguration: {Subnets: [subnet-1], SecurityGroups: [sg-1]}
+"""
+
+
+def test_converted_template_keeps_the_task_definition_and_rolls_back(
+    cloud: dict[str, Any],
+) -> None:
+    good = push(cloud, "1.0.0")
+    cloud["cfn"].create_stack(
+        StackName=STACK,
+        TemplateBody=CONVERTED_TEMPLATE,
+        Parameters=[{"ParameterKey": "Image", "ParameterValue": good}],
+    )
+    cloud["sim"].settle(timeout=5)
+    first = service(cloud)["taskDefinition"]
+    task_definition = cloud["ecs"].describe_task_definition(taskDefinition=first)["taskDefinition"]
+    assert task_definition["networkMode"] == "awsvpc"
+    assert task_definition["cpu"] == "256" and task_definition["memory"] == "512"
+    assert task_definition["runtimePlatform"]["cpuArchitecture"] == "ARM64"
+    container = task_definition["containerDefinitions"][0]
+    assert container["image"] == good
+    assert container["portMappings"][0]["containerPort"] == 8080
+    assert container["secrets"][0]["valueFrom"].endswith("parameter/t")
+    assert container["logConfiguration"]["options"]["awslogs-group"] == "/shiplane/web"
+    assert task_definition["volumes"][0]["efsVolumeConfiguration"]["fileSystemId"] == "fs-1"
+
+    cloud["events"].clear()
+    cloud["cfn"].update_stack(
+        StackName=STACK,
+        TemplateBody=CONVERTED_TEMPLATE,
+        Parameters=[{"ParameterKey": "Image", "ParameterValue": push(cloud, "2", crash=True)}],
+    )
+    cloud["sim"].settle(timeout=5)
+    assert sequence(cloud["events"])[-1] == "cfn:UPDATE_ROLLBACK_COMPLETE"
+    assert service(cloud)["taskDefinition"] == first
+    resources = cloud["cfn"].describe_stack_resources(StackName=STACK)["StackResources"]
+    physical = {r["LogicalResourceId"]: r["PhysicalResourceId"] for r in resources}
+    assert physical["TaskDefinition"] == first
