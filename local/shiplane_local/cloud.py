@@ -115,6 +115,8 @@ class LocalCloud:
         self.events.uninstall()
         self._state_machines.uninstall()
         self.runtime.uninstall()
+        if self.translation is not None:
+            self.runtime.cold_start(self.translation.layer_packages())
         if self._server is not None:
             self._server.stop()
             self._server = None
@@ -192,6 +194,7 @@ class LocalCloud:
         self.translation = translate(
             self.template_path, upload=upload, region=self.region, parameters=self.parameters
         )
+        self.runtime.cold_start(self.translation.layer_packages())
         cfn = self.client("cloudformation")
         cfn.create_stack(
             StackName=self.stack_name,

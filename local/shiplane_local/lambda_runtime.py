@@ -23,6 +23,7 @@ import tempfile
 import threading
 import time
 import traceback
+import types
 import uuid
 import zipfile
 from pathlib import Path
@@ -114,6 +115,27 @@ class LambdaRuntime:
 
     def close(self) -> None:
         self._tmp.cleanup()
+
+    # -- cold starts ---------------------------------------------------------------------
+    @staticmethod
+    def cold_start(packages: list[str]) -> None:
+        """Forget what warm containers keep: clear functools caches in the shared packages.
+
+        Handlers cache their dependencies per process (clients bound to an endpoint, the
+        table name). A new local cloud is a new set of containers, so those caches must
+        not survive from an earlier cloud in the same process. Module objects (and so the
+        classes tests compare against) stay as they are.
+        """
+        cleared = 0
+        for name, module in list(sys.modules.items()):
+            if module is None or not any(name == p or name.startswith(p + ".") for p in packages):
+                continue
+            for value in list(vars(module).values()):
+                if getattr(value, "__module__", None) == name and hasattr(value, "cache_clear"):
+                    value.cache_clear()
+                    cleared += 1
+        if cleared:
+            log.info("lambda: cold start, %d cached helpers in %s cleared", cleared, packages)
 
     # -- environment ---------------------------------------------------------------------
     def apply_environment(self, function_name: str, variables: dict[str, str]) -> None:
@@ -247,5 +269,25 @@ class LambdaRuntime:
         except BaseException:
             sys.modules.pop(unique, None)
             raise
+        _scope_powertools_suppress_filters()
         log.info("lambda: loaded %s as %s", file, unique)
         return module
+
+
+def _scope_powertools_suppress_filters() -> None:
+    """Keep Powertools from silencing the local cloud's own logger.
+
+    A Powertools `Logger(service="shiplane")` puts a SuppressFilter on the root logger's
+    handlers that drops every record whose logger name *contains* "shiplane", which in
+    one shared process includes `shiplane_local`. Narrow those filters to the logger
+    they were meant for and its children.
+    """
+
+    def only_that_logger(self: Any, record: logging.LogRecord) -> bool:
+        name = record.name
+        return not (name == self.logger or name.startswith(f"{self.logger}."))
+
+    for handler in logging.getLogger().handlers:
+        for flt in handler.filters:
+            if type(flt).__name__ == "SuppressFilter" and hasattr(flt, "logger"):
+                flt.filter = types.MethodType(only_that_logger, flt)  # type: ignore[method-assign]

@@ -51,6 +51,16 @@ class Translation:
     template: dict[str, Any]  # plain CloudFormation, ready for create_stack
     code_dirs: dict[str, Path] = field(default_factory=dict)  # function logical id -> dir
     dropped: dict[str, dict[str, Any]] = field(default_factory=dict)  # logical id -> resource
+    layer_dirs: list[Path] = field(default_factory=list)  # ContentUri of the removed layers
+
+    def layer_packages(self) -> list[str]:
+        """Top-level packages the removed layers provide (in-process they are importable)."""
+        names: set[str] = set()
+        for layer_dir in self.layer_dirs:
+            for base in (layer_dir, layer_dir / "python"):
+                if base.is_dir():
+                    names.update(p.name for p in base.iterdir() if (p / "__init__.py").is_file())
+        return sorted(names)
 
 
 def _is_local(uri: Any) -> bool:
@@ -74,7 +84,11 @@ def translate(
 
     # Layers: the shared package is importable in-process; drop them before translating.
     layer_ids = [lid for lid, r in resources.items() if r.get("Type") in _LAYER_TYPES]
+    layer_dirs: list[Path] = []
     for lid in layer_ids:
+        content = (resources[lid].get("Properties") or {}).get("ContentUri")
+        if _is_local(content):
+            layer_dirs.append((root / content).resolve())
         del resources[lid]
         log.info("template: layer %s not deployed locally (its code is importable)", lid)
     globals_fn = sam.get("Globals", {}).get("Function", {})
@@ -119,7 +133,7 @@ def translate(
             os.environ["AWS_DEFAULT_REGION"] = previous
 
     dropped = _drop_unsupported(cfn, set(layer_ids))
-    return Translation(template=cfn, code_dirs=code_dirs, dropped=dropped)
+    return Translation(template=cfn, code_dirs=code_dirs, dropped=dropped, layer_dirs=layer_dirs)
 
 
 def _references(node: Any) -> set[str]:
@@ -169,12 +183,18 @@ def _replace_references(node: Any, gone: set[str]) -> Any:
     return node
 
 
+def _moto_cannot_create(resource_type: str) -> bool:
+    from moto.cloudformation.parsing import NULL_MODELS, get_model_map
+
+    if resource_type.startswith(DROPPED_PREFIXES) or resource_type in NULL_MODELS:
+        return True
+    return not resource_type.startswith("Custom::") and resource_type not in get_model_map()
+
+
 def _drop_unsupported(cfn: dict[str, Any], removed_before: set[str]) -> dict[str, dict[str, Any]]:
     resources: dict[str, Any] = cfn["Resources"]
     dropped = {
-        lid: r
-        for lid, r in resources.items()
-        if str(r.get("Type", "")).startswith(DROPPED_PREFIXES)
+        lid: r for lid, r in resources.items() if _moto_cannot_create(str(r.get("Type", "")))
     }
     # A permission that lets a dropped API invoke a function has nothing left to permit.
     for lid, r in resources.items():

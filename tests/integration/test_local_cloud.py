@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from shiplane_local import LocalCloud
 from shiplane_local.lambda_runtime import EnvironmentConflict
 
