@@ -1,0 +1,157 @@
+"""template.yaml: runtimes, the table's protection, least privilege, event delivery."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cfnlint.decode import cfn_yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+TEMPLATE: dict[str, Any] = cfn_yaml.load(str(ROOT / "template.yaml"))
+RESOURCES: dict[str, Any] = TEMPLATE["Resources"]
+GLOBALS: dict[str, Any] = TEMPLATE.get("Globals", {}).get("Function", {})
+FUNCTIONS = sorted(n for n, r in RESOURCES.items() if r["Type"] == "AWS::Serverless::Function")
+TABLE_ARN = {"Fn::GetAtt": ["Table", "Arn"]}
+
+
+def as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def statements(node: Any = TEMPLATE) -> Iterator[dict[str, Any]]:
+    """Every IAM statement anywhere in the template (inline policies, roles, queues)."""
+    if isinstance(node, dict):
+        if "Effect" in node and ("Action" in node or "NotAction" in node):
+            yield node
+        for value in node.values():
+            yield from statements(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from statements(value)
+
+
+def function_statements(function: str) -> list[dict[str, Any]]:
+    return list(statements(RESOURCES[function]["Properties"].get("Policies", [])))
+
+
+def setting(function: str, key: str) -> Any:
+    return RESOURCES[function]["Properties"].get(key, GLOBALS.get(key))
+
+
+def event_rules() -> Iterator[tuple[str, str, dict[str, Any]]]:
+    for name, resource in RESOURCES.items():
+        for event_name, event in resource.get("Properties", {}).get("Events", {}).items():
+            if event["Type"] in ("EventBridgeRule", "CloudWatchEvent"):
+                yield name, event_name, event["Properties"]
+
+
+def test_there_are_functions() -> None:
+    assert len(FUNCTIONS) >= 6
+
+
+@pytest.mark.parametrize("function", FUNCTIONS)
+def test_runtime_and_architecture(function: str) -> None:
+    assert setting(function, "Runtime") == "python3.13"
+    assert setting(function, "Architectures") == ["arm64"]
+    assert setting(function, "Handler") == "app.lambda_handler"
+
+
+def test_layer_matches_the_functions() -> None:
+    layer = RESOURCES["SharedLayer"]
+    assert layer["Properties"]["CompatibleRuntimes"] == ["python3.13"]
+    assert layer["Properties"]["CompatibleArchitectures"] == ["arm64"]
+    assert layer["Metadata"]["BuildArchitecture"] == "arm64"
+
+
+def test_table_has_point_in_time_recovery_and_encryption() -> None:
+    table = RESOURCES["Table"]
+    assert table["Type"] == "AWS::DynamoDB::Table"
+    properties = table["Properties"]
+    assert properties["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True
+    assert properties["SSESpecification"]["SSEEnabled"] is True
+    assert table.get("DeletionPolicy") == "Retain"
+
+
+def test_no_statement_allows_every_action() -> None:
+    found = list(statements())
+    assert len(found) > len(FUNCTIONS)  # the walk does find the policies
+    for statement in found:
+        if statement["Effect"] != "Allow":
+            continue
+        assert "NotAction" not in statement, statement
+        for action in as_list(statement["Action"]):
+            assert action not in ("*", "iam:*", "sts:*"), statement
+
+
+def test_pass_role_is_never_on_every_resource() -> None:
+    for statement in statements():
+        actions = as_list(statement["Action"])
+        if statement["Effect"] == "Allow" and any(
+            a.lower() in ("iam:passrole", "iam:pass*") for a in actions
+        ):
+            assert "*" not in as_list(statement.get("Resource", "*")), statement
+
+
+def test_assume_role_is_scoped_to_the_deploy_role_name() -> None:
+    assume = [s for s in statements() if "sts:AssumeRole" in as_list(s["Action"])]
+    assert assume
+    for statement in assume:
+        for resource in as_list(statement["Resource"]):
+            assert resource != "*"
+            text = resource["Fn::Sub"] if isinstance(resource, dict) else resource
+            assert text.endswith(":role/${DeployRoleName}"), text
+
+
+@pytest.mark.parametrize("function", FUNCTIONS)
+def test_dynamodb_access_is_scoped_to_the_table(function: str) -> None:
+    dynamo = [
+        s
+        for s in function_statements(function)
+        if any(a.startswith("dynamodb:") for a in as_list(s["Action"]))
+    ]
+    assert dynamo, f"{function} has no DynamoDB access"
+    for statement in dynamo:
+        assert as_list(statement["Resource"]) == [TABLE_ARN], statement
+        assert "dynamodb:*" not in as_list(statement["Action"])
+    # SAM policy templates would bypass the statements above
+    for policy in as_list(RESOURCES[function]["Properties"].get("Policies", [])):
+        if isinstance(policy, dict) and any(k.startswith("DynamoDB") for k in policy):
+            (value,) = policy.values()
+            assert value == {"TableName": {"Ref": "Table"}}, policy
+
+
+def test_ecr_push_rule() -> None:
+    pushes = [
+        (resource, rule)
+        for resource, _, rule in event_rules()
+        if "aws.ecr" in rule["Pattern"].get("source", [])
+    ]
+    assert len(pushes) == 1
+    resource, rule = pushes[0]
+    assert RESOURCES[resource]["Type"] == "AWS::Serverless::StateMachine"
+    assert rule["Pattern"]["detail-type"] == ["ECR Image Action"]
+    assert rule["Pattern"]["detail"]["action-type"] == ["PUSH"]
+    assert rule["Pattern"]["detail"]["result"] == ["SUCCESS"]
+
+
+@pytest.mark.parametrize(("resource", "event"), [(r, e) for r, e, _ in event_rules()])
+def test_every_event_rule_retries_and_has_a_dead_letter_queue(resource: str, event: str) -> None:
+    rule = RESOURCES[resource]["Properties"]["Events"][event]["Properties"]
+    assert rule["RetryPolicy"]["MaximumRetryAttempts"] > 0
+    queue = rule["DeadLetterConfig"]["Arn"]["Fn::GetAtt"][0]
+    assert RESOURCES[queue]["Type"] == "AWS::SQS::Queue"
+
+
+def test_dead_letter_queues_accept_eventbridge() -> None:
+    queues = {rule["DeadLetterConfig"]["Arn"]["Fn::GetAtt"][0] for _, _, rule in event_rules()}
+    allowed = set()
+    for resource in RESOURCES.values():
+        if resource["Type"] != "AWS::SQS::QueuePolicy":
+            continue
+        for statement in statements(resource["Properties"]["PolicyDocument"]):
+            if statement["Principal"] == {"Service": "events.amazonaws.com"}:
+                allowed |= {r["Fn::GetAtt"][0] for r in as_list(statement["Resource"])}
+    assert queues <= allowed
