@@ -38,7 +38,12 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 class LocalCloud:
-    """The embedded local cloud. Use as a context manager, or call start() and stop()."""
+    """The embedded local cloud. Use as a context manager, or call start() and stop().
+
+    One at a time per process: the patches to moto and the environment are process-wide.
+    """
+
+    _active: LocalCloud | None = None
 
     def __init__(
         self,
@@ -89,6 +94,12 @@ class LocalCloud:
     def start(self) -> LocalCloud:
         if self._started:
             return self
+        if LocalCloud._active is not None and LocalCloud._active is not self:
+            raise RuntimeError(
+                f"another LocalCloud is running at {LocalCloud._active.endpoint_url}; "
+                "stop it first (the patches to moto are process-wide)"
+            )
+        LocalCloud._active = self
         started = time.perf_counter()
         try:
             self._start_server()
@@ -108,6 +119,11 @@ class LocalCloud:
         return self
 
     def stop(self) -> None:
+        if self._started:
+            # Let in-flight deliveries and invocations finish against a live server.
+            deadline = time.monotonic() + 2
+            while self.activity.snapshot() and time.monotonic() < deadline:
+                time.sleep(0.02)
         if self.rollouts is not None:
             self.rollouts.uninstall()
             self.rollouts = None
@@ -131,6 +147,8 @@ class LocalCloud:
                 os.environ[name] = value
         self._saved_env.clear()
         self._started = False
+        if LocalCloud._active is self:
+            LocalCloud._active = None
 
     def _set_env(self, name: str, value: str) -> None:
         self._saved_env.setdefault(name, os.environ.get(name))
