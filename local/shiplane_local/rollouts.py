@@ -591,6 +591,20 @@ class RolloutSimulator:
         patches.replace(
             Service, "delete_from_cloudformation_json", classmethod(_cfn_delete_service)
         )
+
+        def update_service(backend: EC2ContainerServiceBackend, props: dict[str, Any]) -> Service:
+            # moto stores whatever was passed ("web", "web:3"); ECS answers with the ARN
+            service = originals["update_service"](backend, props)
+            if service.task_definition and not str(service.task_definition).startswith("arn:"):
+                with contextlib.suppress(Exception):
+                    service.task_definition = backend.describe_task_definition(
+                        service.task_definition
+                    ).arn
+            return service
+
+        originals["update_service"] = patches.replace(
+            EC2ContainerServiceBackend, "update_service", update_service
+        )
         for name, handler in (
             ("create_from_cloudformation_json", _cfn_register_task_definition),
             ("update_from_cloudformation_json", _cfn_replace_task_definition),
@@ -790,6 +804,7 @@ class RolloutSimulator:
                 if not created:
                     raise
                 stack = created[0]
+                log.warning("creating stack %s failed in moto: %s", stack.name, exc, exc_info=True)
                 self._drop_terminal_stack_event(stack)
                 rollout = _Rollout(stack, "CREATE", [], None, failure=str(exc))
                 self._start(rollout)
@@ -815,6 +830,7 @@ class RolloutSimulator:
                 stack.status = status_before
                 raise
             except Exception as exc:
+                log.warning("updating stack %s failed in moto: %s", name, exc, exc_info=True)
                 self._drop_terminal_stack_event(stack)
                 rollout = _Rollout(stack, "UPDATE", [], previous, failure=str(exc))
                 self._start(rollout)
@@ -855,6 +871,7 @@ class RolloutSimulator:
             except CloudFormationError:
                 raise
             except Exception as exc:
+                log.warning("change set %s failed in moto: %s", change_set_name, exc, exc_info=True)
                 self._drop_terminal_stack_event(stack)
                 self._start(_Rollout(stack, operation, [], previous, failure=str(exc)))
                 return None

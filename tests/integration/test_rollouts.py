@@ -22,6 +22,7 @@ ACCOUNT = "123456789012"
 CLUSTER = "shiplane-dev"
 STACK = "shiplane-web-web-dev-untenanted"
 REPOSITORY = "web"
+SLOW = 0.8  # a delay for tests that look at a rollout while it is in progress
 
 TEMPLATE = """
 AWSTemplateFormatVersion: "2010-09-09"
@@ -154,6 +155,7 @@ def create(cloud: dict[str, Any], image: str) -> str:
 
 
 def test_create_rolls_out_then_completes(cloud: dict[str, Any]) -> None:
+    cloud["sim"].delay_seconds = SLOW  # long enough to look at the rollout in progress
     task_definition = create(cloud, push(cloud, "1.0.0"))
 
     assert stack(cloud)["StackStatus"] == "CREATE_IN_PROGRESS"
@@ -209,6 +211,7 @@ def test_update_rolls_out_then_completes(cloud: dict[str, Any]) -> None:
     cloud["events"].clear()
 
     second = register(cloud, push(cloud, "1.1.0"))
+    cloud["sim"].delay_seconds = SLOW
     cloud["cfn"].update_stack(StackName=STACK, TemplateBody=TEMPLATE, Parameters=params(second))
 
     assert stack(cloud)["StackStatus"] == "UPDATE_IN_PROGRESS"
@@ -333,6 +336,7 @@ def test_update_while_in_progress_is_refused(cloud: dict[str, Any]) -> None:
     create(cloud, push(cloud, "1.0.0"))
     cloud["sim"].settle(timeout=5)
     second = register(cloud, push(cloud, "1.1.0"))
+    cloud["sim"].delay_seconds = SLOW
     cloud["cfn"].update_stack(StackName=STACK, TemplateBody=TEMPLATE, Parameters=params(second))
     stack_id = stack(cloud)["StackId"]
 
@@ -454,3 +458,10 @@ def test_converted_template_keeps_the_task_definition_and_rolls_back(
     resources = cloud["cfn"].describe_stack_resources(StackName=STACK)["StackResources"]
     physical = {r["LogicalResourceId"]: r["PhysicalResourceId"] for r in resources}
     assert physical["TaskDefinition"] == first
+
+
+def test_describe_services_answers_task_definition_arns(cloud: dict[str, Any]) -> None:
+    first = create(cloud, push(cloud, "1.0.0"))
+    cloud["sim"].settle(timeout=5)
+    cloud["ecs"].update_service(cluster=CLUSTER, service="web", taskDefinition="web:1")
+    assert service(cloud)["taskDefinition"] == first
