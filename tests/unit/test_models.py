@@ -248,3 +248,25 @@ def test_duplicates_are_named(kind: str, section: str, name: str) -> None:
     message = str(broken(document))
     assert kind in message
     assert name in message
+
+
+def test_target_network_ids_must_look_like_aws_ids() -> None:
+    from pydantic import ValidationError
+
+    from shiplane.domain.models import Target
+
+    base = {
+        "name": "dev-cluster",
+        "environments": ["dev"],
+        "roles": ["web"],
+        "region": "us-east-1",
+        "cluster": "c",
+        "deploy_role_arn": "arn:aws:iam::123456789012:role/shiplane-deploy",
+    }
+    Target.model_validate(base | {"subnets": ["subnet-0123456789abcdef0"]})
+    with pytest.raises(ValidationError, match=r"subnets\.0"):
+        Target.model_validate(base | {"subnets": ["subnet-dev"]})
+    with pytest.raises(ValidationError, match=r"security_groups\.0"):
+        Target.model_validate(
+            base | {"subnets": ["subnet-0123456789abcdef0"], "security_groups": ["sg-x"]}
+        )

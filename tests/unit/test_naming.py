@@ -120,3 +120,12 @@ def test_role_session_name_fits_sts(
 
 def test_role_session_name_is_cut_to_64() -> None:
     assert len(role_session_name("d" * 100)) == 64
+
+
+def test_long_names_that_differ_only_past_the_cut_get_different_stacks() -> None:
+    tenant = "t" * 120
+    first = stack_name("web", "svc", "prod", tenant + "-a")
+    second = stack_name("web", "svc", "prod", tenant + "-b")
+    assert len(first) == len(second) == 128
+    assert first != second
+    assert first.startswith("shiplane-web-svc-prod-ttt")

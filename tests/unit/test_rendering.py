@@ -201,8 +201,8 @@ def test_network_comes_from_the_target() -> None:
     network = service(render_service_stack(step, prod_target()))["NetworkConfiguration"]
     assert network == {
         "AwsvpcConfiguration": {
-            "Subnets": ["subnet-0prod000000000001", "subnet-0prod000000000002"],
-            "SecurityGroups": ["sg-0prod000000000001"],
+            "Subnets": ["subnet-0c3f70000000000f1", "subnet-0c3f70000000000f2"],
+            "SecurityGroups": ["sg-0c3f70000000000f1"],
             "AssignPublicIp": "DISABLED",
         }
     }

@@ -21,6 +21,7 @@ from shiplane.domain.models import (
     Release,
     Target,
 )
+from shiplane.domain.naming import service_key
 from shiplane.errors import NotFoundError, ThrottledError
 from shiplane.ports import StackWait
 
@@ -387,7 +388,7 @@ class DynamoStore:
             "created_at": _now(),
         }
         account, region, _ = wait.stack_key.split("#", 2)
-        service = keys.service_key(account, region, wait.cluster, wait.service)
+        service = service_key(account, region, wait.cluster, wait.service)
         self._transact(
             [
                 {"Put": {"Item": _item(keys.stack_wait(wait.stack_key), body)}},

@@ -6,6 +6,10 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from shiplane.errors import ThrottledError
+
+_THROTTLING = {"ThrottlingException", "TooManyRequestsException"}
+
 
 class EcrRegistry:
     def __init__(self, client: Any = None) -> None:
@@ -30,6 +34,8 @@ class EcrRegistry:
                 "RepositoryNotFoundException",
             ):
                 return None
+            if exc.response["Error"]["Code"] in _THROTTLING:
+                raise ThrottledError("ECR DescribeImages throttled") from exc
             raise
         return str(images[0]["imageDigest"]) if images else None
 
@@ -46,6 +52,8 @@ class EcrRegistry:
         except ClientError as exc:
             if exc.response["Error"]["Code"] == "RepositoryNotFoundException":
                 return None
+            if exc.response["Error"]["Code"] in _THROTTLING:
+                raise ThrottledError("ECR DescribeImages throttled") from exc
             raise
         if newest is None:
             return None

@@ -59,13 +59,5 @@ def stack_wait(stack_key: str) -> dict[str, str]:
     return {"pk": f"STACK#{stack_key}", "sk": "WAIT"}
 
 
-def stack_key(account: str, region: str, stack_name: str) -> str:
-    return f"{account}#{region}#{stack_name}"
-
-
 def service_wait(service_key: str) -> dict[str, str]:
     return {"pk": f"SERVICE#{service_key}", "sk": "WAIT"}
-
-
-def service_key(account: str, region: str, cluster: str, service: str) -> str:
-    return f"{account}#{region}#{cluster}#{service}"

@@ -88,8 +88,12 @@ class Target(Model):
     deploy_role_arn: str = Field(pattern=ROLE_ARN_PATTERN)
     external_id: str | None = Field(default=None, min_length=2, max_length=1224)
     cloudformation_role_arn: str | None = Field(default=None, pattern=ROLE_ARN_PATTERN)
-    subnets: list[str] = Field(min_length=1, description="default awsvpc subnets")
-    security_groups: list[str] = Field(default_factory=list)
+    subnets: list[Annotated[str, Field(pattern=r"^subnet-[0-9a-f]{8}([0-9a-f]{9})?$")]] = Field(
+        min_length=1, max_length=16, description="default awsvpc subnets"
+    )
+    security_groups: list[Annotated[str, Field(pattern=r"^sg-[0-9a-f]{8}([0-9a-f]{9})?$")]] = Field(
+        default_factory=list, max_length=5
+    )
     assign_public_ip: bool = False
 
     @property

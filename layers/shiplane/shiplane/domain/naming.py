@@ -12,7 +12,21 @@ STACK_NAME_LIMIT = 128
 def stack_name(project: str, step: str, environment: str, tenant: str = UNTENANTED) -> str:
     """`shiplane-{project}-{step}-{environment}-{tenant|untenanted}`, cut to 128 characters."""
     parts = ["shiplane", project, step, environment, tenant or UNTENANTED]
-    return "-".join(sanitize_stack_part(p) for p in parts)[:STACK_NAME_LIMIT]
+    name = "-".join(sanitize_stack_part(p) for p in parts)
+    if len(name) <= STACK_NAME_LIMIT:
+        return name
+    # Cut, but keep names that differ only past the cut apart.
+    suffix = hashlib.sha256(name.encode()).hexdigest()[:8]
+    return f"{name[: STACK_NAME_LIMIT - 9].rstrip('-')}-{suffix}"
+
+
+def stack_key(account: str, region: str, stack_name: str) -> str:
+    """Identifies a stack across accounts and regions (what a wait is stored under)."""
+    return f"{account}#{region}#{stack_name}"
+
+
+def service_key(account: str, region: str, cluster: str, service: str) -> str:
+    return f"{account}#{region}#{cluster}#{service}"
 
 
 def task_family(family: str, environment: str, tenant: str = UNTENANTED) -> str:

@@ -9,8 +9,8 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel
 
-from shiplane.adapters.keys import service_key, stack_key
 from shiplane.domain.models import Outcome
+from shiplane.domain.naming import service_key, stack_key
 from shiplane.domain.requests import EcsDeploymentEvent, StackStatusChangeEvent
 from shiplane.observability import logger, metrics
 from shiplane.ports import (

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from shiplane.adapters.keys import stack_key
 from shiplane.domain.models import DeploymentUnit, EcsServiceStep, Release, Target
-from shiplane.domain.naming import stack_name
+from shiplane.domain.naming import stack_key, stack_name
 from shiplane.errors import NotFoundError
 from shiplane.ports import ConfigStore, ReleaseStore, TargetGateway, TargetGateways
 
