@@ -257,7 +257,7 @@ class LocalCloud:
         kw.setdefault("region_name", self.region)
         kw.setdefault("aws_access_key_id", "testing")
         kw.setdefault("aws_secret_access_key", "testing")
-        return boto3.client(service, **kw)
+        return boto3.client(service, **kw)  # type: ignore[call-overload]
 
     def push_image(self, repository: str, tag: str, *, crash: bool = False) -> str:
         """Push a (manifest-only) image; return its digest. Emits the ECR push event."""
@@ -292,7 +292,12 @@ class LocalCloud:
         backend = stepfunctions_backend(self.account_id, self.region)
         for machine in list(backend.state_machines):
             for execution in list(getattr(machine, "executions", [])):
-                if execution.status == "RUNNING":
+                # The interpreter's executions carry `exec_status` (None until started).
+                if hasattr(execution, "exec_status"):
+                    status = execution.exec_status or "RUNNING"
+                else:
+                    status = execution.status
+                if getattr(status, "value", status) == "RUNNING":
                     found.append(f"execution {machine.name}/{execution.name}")
         pending = self.rollouts.pending() if self.rollouts is not None else 0
         if pending:

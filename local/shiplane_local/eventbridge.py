@@ -14,7 +14,7 @@ import datetime as dt
 import json
 import logging
 import uuid
-from typing import Any
+from typing import Any, cast
 
 from moto.awslambda.utils import get_backend as lambda_backend
 from moto.events.models import EventsBackend, Rule, events_backends
@@ -53,7 +53,7 @@ def target_input(target: dict[str, Any], event: dict[str, Any]) -> Any:
         rendered = EventTemplateParser.parse(
             input_template=transformer.get("InputTemplate"),
             input_paths_map=transformer.get("InputPathsMap", {}),
-            event=event,
+            event=cast(Any, event),
         )
         return rendered
     return event
@@ -73,9 +73,7 @@ class EventDelivery:
         delivery = self
         original = Rule.send_to_targets
 
-        def send_to_targets(
-            rule: Rule, original_event: dict[str, Any], transform_input: bool = True
-        ) -> None:
+        def send_to_targets(rule: Rule, original_event: Any, transform_input: bool = True) -> None:
             if rule.state != "ENABLED" or not rule.event_pattern.matches_event(original_event):
                 return
             others = [t for t in rule.targets if parse_arn(t["Arn"]).service not in _OURS]
@@ -118,7 +116,7 @@ class EventDelivery:
             event["id"],
         )
         for rule in list(bus.rules.values()):
-            rule.send_to_targets(copy.deepcopy(event))
+            rule.send_to_targets(cast(Any, copy.deepcopy(event)))
 
     # -- delivering ----------------------------------------------------------------------
     def deliver(self, rule: Rule, target: dict[str, Any], event: dict[str, Any]) -> None:

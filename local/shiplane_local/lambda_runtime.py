@@ -290,4 +290,4 @@ def _scope_powertools_suppress_filters() -> None:
     for handler in logging.getLogger().handlers:
         for flt in handler.filters:
             if type(flt).__name__ == "SuppressFilter" and hasattr(flt, "logger"):
-                flt.filter = types.MethodType(only_that_logger, flt)  # type: ignore[method-assign]
+                flt.filter = types.MethodType(only_that_logger, flt)  # type: ignore[union-attr,method-assign]

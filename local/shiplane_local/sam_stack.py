@@ -88,7 +88,7 @@ def translate(
     for lid in layer_ids:
         content = (resources[lid].get("Properties") or {}).get("ContentUri")
         if _is_local(content):
-            layer_dirs.append((root / content).resolve())
+            layer_dirs.append((root / str(content)).resolve())
         del resources[lid]
         log.info("template: layer %s not deployed locally (its code is importable)", lid)
     globals_fn = sam.get("Globals", {}).get("Function", {})
@@ -116,7 +116,7 @@ def translate(
         elif kind == "AWS::Serverless::StateMachine":
             uri = props.get("DefinitionUri")
             if _is_local(uri):
-                props["Definition"] = json.loads((root / uri).read_text())
+                props["Definition"] = json.loads((root / str(uri)).read_text())
                 del props["DefinitionUri"]
     if _is_local(global_code_uri):
         globals_fn.pop("CodeUri")
