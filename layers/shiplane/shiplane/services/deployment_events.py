@@ -21,7 +21,7 @@ from shiplane.ports import (
     TaskTokens,
     WaitStore,
 )
-from shiplane.services.outcomes import decide
+from shiplane.services.outcomes import FAILURE_STATUSES, SUCCESS_STATUSES, decide
 from shiplane.validation import parse
 
 
@@ -62,6 +62,8 @@ def _stack_event(event: StackStatusChangeEvent, deps: EventsDependencies) -> Eve
     deps.deployments.add_timeline(
         wait.project, wait.deployment_id, f"{wait.target}: stack {stack_name} {status}"
     )
+    if status not in SUCCESS_STATUSES | FAILURE_STATUSES:
+        return EventResult(handled=True, message=f"stack {stack_name} {status}: still waiting")
     gateway = deps.gateways.for_target(deps.config.get_target(wait.target), wait.deployment_id)
     outcome = decide(gateway, wait, stack_name, status, event.detail.status_details.status_reason)
     if outcome is None:

@@ -1,0 +1,165 @@
+"""Shiplane's benchmarks: figures that are stable on a noisy machine, printed.
+
+  python bench/run.py            # all of them
+  python bench/run.py imports    # one of: imports, pipeline
+
+- imports:  for each handler, the modules a cold start imports (a count) and the import
+            time (median of 5 fresh interpreters; indicative only).
+- pipeline: on the embedded local cloud, one environment deployment (a promotion) and
+            one release through dev and test: state transitions (from the execution
+            history), AWS API calls by operation and DynamoDB operations, and the same for
+            a duplicated push event.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+FUNCTIONS = sorted(p.parent.name for p in (ROOT / "functions").glob("*/app.py"))
+
+PROBE = """
+import importlib.util, sys, time
+before = set(sys.modules)
+start = time.perf_counter()
+spec = importlib.util.spec_from_file_location("app", {path!r})
+module = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(module)
+elapsed = time.perf_counter() - start
+print(len(set(sys.modules) - before), elapsed)
+"""
+
+
+def bench_imports() -> None:
+    print("== handler cold-start imports (python3.11, fresh interpreter each) ==")
+    print(f"{'handler':28} {'modules':>8} {'import ms (median of 5)':>24}")
+    env = {"POWERTOOLS_TRACE_DISABLED": "true", "AWS_DEFAULT_REGION": "us-east-1"}
+    for name in FUNCTIONS:
+        path = str(ROOT / "functions" / name / "app.py")
+        counts, times = [], []
+        for _ in range(5):
+            out = subprocess.run(
+                [sys.executable, "-c", PROBE.format(path=path)],
+                capture_output=True,
+                text=True,
+                check=True,
+                env={**env, "PATH": "/usr/bin:/bin"},
+            ).stdout.split()
+            counts.append(int(out[0]))
+            times.append(float(out[1]) * 1000)
+        print(f"{name:28} {max(counts):>8} {statistics.median(times):>24.0f}")
+
+
+def _transitions(sfn, execution_arn: str) -> Counter[str]:  # type: ignore[no-untyped-def]
+    events = sfn.get_execution_history(executionArn=execution_arn, maxResults=1000)["events"]
+    entered = Counter()
+    for event in events:
+        if event["type"].endswith("StateEntered"):
+            entered[event["stateEnteredEventDetails"]["name"]] += 1
+    return entered
+
+
+def _report(title: str, calls: Counter[str], transitions: Counter[str] | None) -> None:
+    print(f"-- {title}")
+    if transitions is not None:
+        print(f"   state transitions: {sum(transitions.values())}  ({dict(transitions)})")
+    print(f"   AWS API calls: {sum(calls.values())}")
+    by_service: Counter[str] = Counter()
+    for operation, n in calls.items():
+        by_service[operation.split(":")[0]] += n
+    print(f"     by service: {dict(sorted(by_service.items()))}")
+    print(f"     by operation: {dict(sorted(calls.items()))}")
+    dynamodb = sum(n for op, n in calls.items() if op.lower().startswith("dynamodb"))
+    print(f"   DynamoDB operations: {dynamodb}")
+
+
+def bench_pipeline() -> None:
+    import logging
+    import warnings
+
+    import yaml
+
+    from shiplane.adapters.dynamodb import DynamoStore
+    from shiplane.services.apply_configuration import apply_configuration
+    from shiplane_local.cloud import LocalCloud
+    from shiplane_local.targets import prepare_targets
+
+    warnings.filterwarnings("ignore")
+    logging.disable(logging.CRITICAL)
+    os.environ["POWERTOOLS_METRICS_DISABLED"] = "true"  # EMF lines on stdout: not figures
+    print("== one deployment on the embedded local cloud ==")
+    with LocalCloud(rollout_delay=0.2, parameters={"LogLevel": "WARNING"}) as cloud:
+        store = DynamoStore(cloud.outputs["TableName"], client=cloud.client("dynamodb"))
+        document = yaml.safe_load((ROOT / "examples" / "shiplane.yaml").read_text())
+        prepare_targets(cloud, apply_configuration(document, store))
+        sfn = cloud.client("stepfunctions")
+        machine = cloud.outputs["StateMachineArn"]
+
+        cloud.reset_api_calls()
+        started = time.perf_counter()
+        cloud.push_image("web", "1.0.0")
+        cloud.wait_idle(120)
+        push_seconds = time.perf_counter() - started
+        calls = cloud.api_calls()
+        [execution] = sfn.list_executions(stateMachineArn=machine)["executions"]
+        _report(
+            f"push web:1.0.0 → dev + test ({push_seconds:.1f} s wall, rollout delay 0.2 s)",
+            calls,
+            _transitions(sfn, execution["executionArn"]),
+        )
+
+        cloud.reset_api_calls()
+        arn = sfn.start_execution(
+            stateMachineArn=machine,
+            name="bench-promotion",
+            input=json.dumps(
+                {"action": "deploy", "project": "web", "release": "1.0.0", "environment": "prod"}
+            ),
+        )["executionArn"]
+        cloud.wait_idle(120)
+        calls = cloud.api_calls()
+        calls["stepfunctions:StartExecution"] -= 1  # the benchmark's own call
+        _report("one environment deployment (promotion to prod)", +calls, _transitions(sfn, arn))
+
+        cloud.reset_api_calls()
+        digest = store.get_release("web", "1.0.0").images["web"].digest  # type: ignore[union-attr]
+        cloud.emit_event(
+            {
+                "version": "0",
+                "id": "bench-duplicate",
+                "detail-type": "ECR Image Action",
+                "source": "aws.ecr",
+                "account": cloud.account_id,
+                "time": "2026-11-28T00:00:00Z",
+                "region": cloud.region,
+                "resources": [],
+                "detail": {
+                    "result": "SUCCESS",
+                    "repository-name": "web",
+                    "image-digest": digest,
+                    "action-type": "PUSH",
+                    "image-tag": "1.0.0",
+                },
+            }
+        )
+        cloud.wait_idle(60)
+        _report("a duplicated push event (nothing to do)", cloud.api_calls(), None)
+
+
+def main(argv: list[str]) -> None:
+    which = argv[1:] or ["imports", "pipeline"]
+    if "imports" in which:
+        bench_imports()
+    if "pipeline" in which:
+        bench_pipeline()
+
+
+if __name__ == "__main__":
+    main(sys.argv)
