@@ -69,7 +69,12 @@ class Project:
 
     def promote(self, release: str, environment: str) -> str:
         return self.start(
-            {"action": "deploy", "project": self.name, "release": release, "environment": environment}
+            {
+                "action": "deploy",
+                "project": self.name,
+                "release": release,
+                "environment": environment,
+            }
         )
 
     def settle(self) -> None:

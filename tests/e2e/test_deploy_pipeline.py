@@ -69,8 +69,7 @@ def test_a_push_to_a_repository_no_project_uses_releases_nothing(project: Projec
     sfn = project.cloud.client("stepfunctions")
     executions = sfn.list_executions(stateMachineArn=project.cloud.outputs["StateMachineArn"])
     mine = [
-        sfn.describe_execution(executionArn=e["executionArn"])
-        for e in executions["executions"]
+        sfn.describe_execution(executionArn=e["executionArn"]) for e in executions["executions"]
     ]
     mine = [e for e in mine if "nobody-uses-" + project.name in e["input"]]
     assert [e["status"] for e in mine] == ["SUCCEEDED"]
