@@ -65,4 +65,32 @@ class StackDeadError(TerminalError):
     """A stack is in a state that Shiplane cannot repair on its own."""
 
 
+class InvalidVersionRangeError(ConfigurationError):
+    """A channel's version range is not valid NuGet/Maven interval syntax."""
+
+
+class VariableError(TerminalError):
+    """Base of the variable errors: each names the variable and where it was used."""
+
+
+class UndefinedVariableError(VariableError):
+    """`#{Name}` refers to no variable in scope."""
+
+
+class VariableCycleError(VariableError):
+    """Variables refer to each other in a loop (`#{A}` → `#{B}` → `#{A}`)."""
+
+
+class AmbiguousVariableError(VariableError):
+    """Two values of a variable match equally specifically: a tie no rule can break."""
+
+
+class SensitiveVariableMisuseError(VariableError):
+    """A sensitive value would end up in plain text (inside a larger string, a template...)."""
+
+
+class ApprovalRejectedError(TerminalError):
+    """A person rejected the deployment."""
+
+
 TRANSIENT_ERRORS: tuple[type[TransientError], ...] = (StackBusyError, ThrottledError)
