@@ -12,12 +12,16 @@ from shiplane.adapters.dynamodb import DynamoStore
 from shiplane.adapters.ecr import EcrRegistry
 from shiplane.adapters.stepfunctions import SfnTaskTokens
 from shiplane.adapters.targets import AssumedRoleGateways
+from shiplane.services.approvals import ApprovalDependencies
 from shiplane.services.deploy_stack import DeployDependencies
 from shiplane.services.deployment_events import EventsDependencies
 from shiplane.services.gate_promotion import GateDependencies
 from shiplane.services.reconcile_deployment import ReconcileDependencies
+from shiplane.services.record_deployment import RecordDependencies
 from shiplane.services.register_task_definition import RegisterDependencies
 from shiplane.services.resolve_release import ResolveDependencies
+from shiplane.services.retention import RetentionDependencies
+from shiplane.services.slots import SlotDependencies
 from shiplane.settings import load_settings
 
 
@@ -74,3 +78,23 @@ def reconcile_deployment() -> ReconcileDependencies:
 def gate_promotion() -> GateDependencies:
     s = store()
     return GateDependencies(config=s, releases=s, deployments=s, now=utc_now)
+
+
+def slots() -> SlotDependencies:
+    s = store()
+    return SlotDependencies(deployments=s, releases=s, slots=s, tokens=tokens())
+
+
+def record_deployment() -> RecordDependencies:
+    s = store()
+    return RecordDependencies(deployments=s, releases=s, slots=s, tokens=tokens())
+
+
+def approvals() -> ApprovalDependencies:
+    s = store()
+    return ApprovalDependencies(deployments=s, approvals=s, tokens=tokens())
+
+
+def retention() -> RetentionDependencies:
+    s = store()
+    return RetentionDependencies(config=s, releases=s, deployments=s)

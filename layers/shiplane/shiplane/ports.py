@@ -17,7 +17,9 @@ from shiplane.domain.models import (
     Project,
     Release,
     Target,
+    Tenant,
 )
+from shiplane.domain.variables import Variable
 
 # ----------------------------------------------------------------------------- state
 
@@ -45,6 +47,8 @@ class ConfigStore(Protocol):
     def list_targets(self) -> list[Target]: ...
     def get_target(self, name: str) -> Target: ...
     def projects_for_repository(self, repository: str) -> list[str]: ...
+    def list_tenants(self) -> list[Tenant]: ...
+    def list_projects(self) -> list[Project]: ...
 
 
 class ReleaseStore(Protocol):
@@ -57,6 +61,11 @@ class ReleaseStore(Protocol):
         ...
 
     def list_releases(self, project: str) -> list[Release]: ...
+    def next_release_sequence(self, project: str) -> int: ...
+    def update_release_variables(
+        self, project: str, version: str, variables: Sequence[Variable]
+    ) -> None: ...
+    def delete_release(self, project: str, version: str) -> None: ...
 
 
 class DeploymentStore(Protocol):
@@ -82,6 +91,7 @@ class DeploymentStore(Protocol):
 
     def add_timeline(self, project: str, deployment_id: str, message: str) -> None: ...
     def succeeded_environments(self, project: str, release: str, tenant: str) -> set[str]: ...
+    def get_current(self, project: str, environment: str, tenant: str) -> dict[str, Any] | None: ...
     def claimed_environments(self, project: str, release: str, tenant: str) -> set[str]: ...
 
 
@@ -91,6 +101,61 @@ class WaitStore(Protocol):
     def stack_key_for_service(self, service_key: str) -> str | None: ...
     def mark_stack_complete(self, stack_key: str, task_token: str) -> None: ...
     def delete_wait(self, stack_key: str, task_token: str) -> bool: ...
+
+
+@dataclass(frozen=True)
+class QueuedDeployment:
+    key: str
+    deployment_id: str
+    task_token: str
+
+
+class SlotStore(Protocol):
+    """One running deployment per project/environment/tenant; the others queue."""
+
+    def try_acquire_slot(
+        self, project: str, environment: str, tenant: str, deployment_id: str
+    ) -> bool: ...
+    def release_slot(
+        self, project: str, environment: str, tenant: str, deployment_id: str
+    ) -> bool: ...
+    def slot_holder(self, project: str, environment: str, tenant: str) -> str | None: ...
+    def enqueue(
+        self, project: str, environment: str, tenant: str, deployment_id: str, task_token: str
+    ) -> str: ...
+    def queued(self, project: str, environment: str, tenant: str) -> list[QueuedDeployment]: ...
+    def dequeue(self, project: str, key: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class Approval:
+    project: str
+    deployment_id: str
+    release: str
+    environment: str
+    tenant: str
+    status: str  # PENDING / APPROVED / REJECTED
+    task_token: str = ""
+    decided_by: str = ""
+    note: str = ""
+    requested_at: str = ""
+    decided_at: str = ""
+
+
+class ApprovalStore(Protocol):
+    def request_approval(self, deployment: Deployment, task_token: str) -> Approval: ...
+    def decide_approval(
+        self, project: str, deployment_id: str, approved: bool, by: str, note: str
+    ) -> Approval: ...
+    def get_approval(self, project: str, deployment_id: str) -> Approval | None: ...
+    def list_approvals(self, project: str) -> list[Approval]: ...
+
+
+class SecretStore(Protocol):
+    """Where sensitive values live (SSM SecureString); Shiplane keeps only references."""
+
+    def put_secret(self, name: str, value: str) -> str: ...
+    def delete_secret(self, reference: str) -> None: ...
 
 
 # ----------------------------------------------------------------------------- AWS
@@ -158,6 +223,10 @@ class ImageRegistry(Protocol):
     def image_digest(self, repository: str, tag: str) -> str | None: ...
     def latest_tag(self, repository: str) -> tuple[str, str] | None:
         """(tag, digest) of the most recently pushed tagged image."""
+        ...
+
+    def tags(self, repository: str) -> list[tuple[str, str]]:
+        """Every (tag, digest) of the repository."""
         ...
 
 

@@ -20,10 +20,12 @@ from shiplane.domain.models import (
     Project,
     Release,
     Target,
+    Tenant,
 )
 from shiplane.domain.naming import service_key
-from shiplane.errors import NotFoundError, ThrottledError
-from shiplane.ports import StackWait
+from shiplane.domain.variables import Variable
+from shiplane.errors import InvalidRequestError, NotFoundError, ThrottledError
+from shiplane.ports import Approval, QueuedDeployment, StackWait
 
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
@@ -123,6 +125,7 @@ class DynamoStore:
             ("LIFECYCLE", config.lifecycles),
             ("TARGET", config.targets),
             ("PROJECT", config.projects),
+            ("TENANT", config.tenants),
         ):
             for position, entry in enumerate(entries):
                 body = entry.model_dump(mode="json") | {"kind": kind, "position": position}
@@ -170,6 +173,9 @@ class DynamoStore:
     def get_target(self, name: str) -> Target:
         return Target.model_validate(self._config("TARGET", name))
 
+    def list_tenants(self) -> list[Tenant]:
+        return [Tenant.model_validate(i) for i in self._config_list("TENANT")]
+
     def projects_for_repository(self, repository: str) -> list[str]:
         return sorted(i["project"] for i in self._query(keys.repository_partition(repository)))
 
@@ -185,6 +191,43 @@ class DynamoStore:
             Release.model_validate({k: v for k, v in i.items() if k != "_sk"}) for i in items
         ]
         return sorted(releases, key=lambda r: r.created_at)
+
+    def next_release_sequence(self, project: str) -> int:
+        response = self._call(
+            "update_item",
+            Key=_item(keys.release_sequence(project), {}),
+            UpdateExpression="ADD #n :one",
+            ExpressionAttributeNames={"#n": "value"},
+            ExpressionAttributeValues={":one": {"N": "1"}},
+            ReturnValues="UPDATED_NEW",
+        )
+        return int(response["Attributes"]["value"]["N"])
+
+    def update_release_variables(
+        self, project: str, version: str, variables: Sequence[Variable]
+    ) -> None:
+        try:
+            self._call(
+                "update_item",
+                Key=_item(keys.release(project, version), {}),
+                UpdateExpression="SET variables = :v",
+                ConditionExpression="attribute_exists(pk)",
+                ExpressionAttributeValues={
+                    ":v": _serializer.serialize([v.model_dump(mode="json") for v in variables])
+                },
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                raise NotFoundError(f"project {project!r} has no release {version!r}") from exc
+            raise
+
+    def delete_release(self, project: str, version: str) -> None:
+        self._call("delete_item", Key=_item(keys.release(project, version), {}))
+        for item in list(self._query(keys.project_partition(project), keys.claim_prefix(version))):
+            self._call(
+                "delete_item",
+                Key=_item({"pk": keys.project_partition(project), "sk": item["_sk"]}, {}),
+            )
 
     def create_release(
         self, release: Release, deployments: Sequence[Deployment], claims: Sequence[str]
@@ -440,3 +483,152 @@ class DynamoStore:
                 return False
             raise
         return True
+
+    # ------------------------------------------------------------------ slots and queues
+
+    def try_acquire_slot(
+        self, project: str, environment: str, tenant: str, deployment_id: str
+    ) -> bool:
+        try:
+            self._call(
+                "put_item",
+                Item=_item(
+                    keys.slot(project, environment, tenant),
+                    {"holder": deployment_id, "acquired_at": _now()},
+                ),
+                ConditionExpression="attribute_not_exists(pk) OR holder = :me",
+                ExpressionAttributeValues={":me": {"S": deployment_id}},
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+    def release_slot(self, project: str, environment: str, tenant: str, deployment_id: str) -> bool:
+        try:
+            self._call(
+                "delete_item",
+                Key=_item(keys.slot(project, environment, tenant), {}),
+                ConditionExpression="holder = :me",
+                ExpressionAttributeValues={":me": {"S": deployment_id}},
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+    def slot_holder(self, project: str, environment: str, tenant: str) -> str | None:
+        item = self._get(keys.slot(project, environment, tenant))
+        return str(item["holder"]) if item else None
+
+    def enqueue(
+        self, project: str, environment: str, tenant: str, deployment_id: str, task_token: str
+    ) -> str:
+        response = self._call(
+            "update_item",
+            Key=_item(keys.queue_sequence(project, environment, tenant), {}),
+            UpdateExpression="ADD #n :one",
+            ExpressionAttributeNames={"#n": "value"},
+            ExpressionAttributeValues={":one": {"N": "1"}},
+            ReturnValues="UPDATED_NEW",
+        )
+        arrival = int(response["Attributes"]["value"]["N"])
+        key = keys.queue_entry(project, environment, tenant, arrival, deployment_id)
+        body = {"deployment_id": deployment_id, "task_token": task_token, "queued_at": _now()}
+        self._call("put_item", Item=_item(key, body))
+        return key["sk"]
+
+    def queued(self, project: str, environment: str, tenant: str) -> list[QueuedDeployment]:
+        items = self._query(keys.project_partition(project), keys.queue_prefix(environment, tenant))
+        return [
+            QueuedDeployment(
+                key=i["_sk"], deployment_id=i["deployment_id"], task_token=i["task_token"]
+            )
+            for i in items
+        ]
+
+    def dequeue(self, project: str, key: str) -> None:
+        self._call("delete_item", Key=_item({"pk": keys.project_partition(project), "sk": key}, {}))
+
+    # ------------------------------------------------------------------ approvals
+
+    def request_approval(self, deployment: Deployment, task_token: str) -> Approval:
+        """Create the pending approval, or hand back the decision already made."""
+        key = keys.approval(deployment.project, deployment.id)
+        body = {
+            "project": deployment.project,
+            "deployment_id": deployment.id,
+            "release": deployment.release,
+            "environment": deployment.environment,
+            "tenant": deployment.tenant,
+            "status": "PENDING",
+            "task_token": task_token,
+            "decided_by": "",
+            "note": "",
+            "requested_at": _now(),
+            "decided_at": "",
+        }
+        try:
+            self._call(
+                "put_item",
+                Item=_item(key, body),
+                ConditionExpression="attribute_not_exists(pk) OR #s = :pending",
+                ExpressionAttributeNames={"#s": "status"},
+                ExpressionAttributeValues={":pending": {"S": "PENDING"}},
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+        approval = self.get_approval(deployment.project, deployment.id)
+        assert approval is not None
+        return approval
+
+    def decide_approval(
+        self, project: str, deployment_id: str, approved: bool, by: str, note: str
+    ) -> Approval:
+        status = "APPROVED" if approved else "REJECTED"
+        try:
+            self._call(
+                "update_item",
+                Key=_item(keys.approval(project, deployment_id), {}),
+                UpdateExpression="SET #s = :status, decided_by = :by, note = :note, "
+                "decided_at = :now",
+                ConditionExpression="#s = :pending",
+                ExpressionAttributeNames={"#s": "status"},
+                ExpressionAttributeValues={
+                    k: _serializer.serialize(v)
+                    for k, v in {
+                        ":status": status,
+                        ":by": by,
+                        ":note": note,
+                        ":now": _now(),
+                        ":pending": "PENDING",
+                    }.items()
+                },
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+            current = self.get_approval(project, deployment_id)
+            if current is None:
+                raise NotFoundError(
+                    f"deployment {deployment_id!r} of project {project!r} awaits no approval"
+                ) from exc
+            raise InvalidRequestError(
+                f"deployment {deployment_id!r} was already {current.status.lower()} by "
+                f"{current.decided_by or 'someone'}",
+                status=current.status,
+            ) from exc
+        approval = self.get_approval(project, deployment_id)
+        assert approval is not None
+        return approval
+
+    def get_approval(self, project: str, deployment_id: str) -> Approval | None:
+        item = self._get(keys.approval(project, deployment_id))
+        return Approval(**item) if item else None
+
+    def list_approvals(self, project: str) -> list[Approval]:
+        items = self._query(keys.project_partition(project), keys.APPROVAL_PREFIX)
+        return [Approval(**{k: v for k, v in i.items() if k != "_sk"}) for i in items]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-CONFIG_KINDS = ("ENVIRONMENT", "LIFECYCLE", "TARGET", "PROJECT")
+CONFIG_KINDS = ("ENVIRONMENT", "LIFECYCLE", "TARGET", "PROJECT", "TENANT")
 
 
 def config(kind: str, name: str) -> dict[str, str]:
@@ -61,3 +61,37 @@ def stack_wait(stack_key: str) -> dict[str, str]:
 
 def service_wait(service_key: str) -> dict[str, str]:
     return {"pk": f"SERVICE#{service_key}", "sk": "WAIT"}
+
+
+def release_sequence(project: str) -> dict[str, str]:
+    return {"pk": project_partition(project), "sk": "SEQUENCE#RELEASE"}
+
+
+def slot(project: str, environment: str, tenant: str) -> dict[str, str]:
+    """The one running deployment of a project in an environment for a tenant."""
+    return {"pk": project_partition(project), "sk": f"SLOT#{environment}#{tenant}"}
+
+
+def queue_sequence(project: str, environment: str, tenant: str) -> dict[str, str]:
+    return {"pk": project_partition(project), "sk": f"SEQUENCE#QUEUE#{environment}#{tenant}"}
+
+
+def queue_prefix(environment: str, tenant: str) -> str:
+    return f"QUEUE#{environment}#{tenant}#"
+
+
+def queue_entry(
+    project: str, environment: str, tenant: str, arrival: int, deployment_id: str
+) -> dict[str, str]:
+    """Sorted by arrival: a query over the prefix is the queue in order."""
+    return {
+        "pk": project_partition(project),
+        "sk": f"{queue_prefix(environment, tenant)}{arrival:012d}#{deployment_id}",
+    }
+
+
+def approval(project: str, deployment_id: str) -> dict[str, str]:
+    return {"pk": project_partition(project), "sk": f"APPROVAL#{deployment_id}"}
+
+
+APPROVAL_PREFIX = "APPROVAL#"

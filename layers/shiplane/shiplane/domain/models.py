@@ -11,7 +11,11 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
+
+from shiplane.domain.base import Model
+from shiplane.domain.variables import Variable
+from shiplane.domain.versions import VersionRule
 
 NAME_PATTERN = r"^[a-z0-9][a-z0-9-]{0,39}$"
 Name = Annotated[str, Field(pattern=NAME_PATTERN)]
@@ -19,18 +23,23 @@ UNTENANTED = "untenanted"
 ROLE_ARN_PATTERN = r"^arn:aws[a-z-]*:iam::[0-9]{12}:role/[A-Za-z0-9+=,.@_/-]+$"
 
 
-class Model(BaseModel):
-    """Strict by default: an unknown field in configuration is a mistake worth naming."""
-
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
-
-
 # --------------------------------------------------------------------------- configuration
+
+
+TAG_PATTERN = r"^[^/#]{1,64}/[^/#]{1,64}$"
+TenantTag = Annotated[str, Field(pattern=TAG_PATTERN, description="'Set/Tag'")]
+
+
+class TenantedMode(StrEnum):
+    UNTENANTED = "untenanted"
+    TENANTED = "tenanted"
+    BOTH = "both"
 
 
 class Environment(Model):
     name: Name
     description: str = ""
+    requires_approval: bool = False
 
 
 class Trigger(StrEnum):
@@ -48,6 +57,9 @@ class Phase(Model):
     environments: list[PhaseEnvironment] = Field(min_length=1)
     minimum_environments: int | None = Field(default=None, ge=1)
     optional: bool = False
+    retention_keep: int | None = Field(
+        default=None, ge=1, description="releases to keep among those that reached this phase"
+    )
 
     @model_validator(mode="after")
     def _minimum_fits(self) -> Phase:
@@ -62,6 +74,7 @@ class Phase(Model):
 class Lifecycle(Model):
     name: Name
     phases: list[Phase] = Field(default_factory=list)
+    retention_keep: int | None = Field(default=None, ge=1, description="None keeps every release")
 
     @model_validator(mode="after")
     def _environments_once(self) -> Lifecycle:
@@ -95,6 +108,9 @@ class Target(Model):
         default_factory=list, max_length=5
     )
     assign_public_ip: bool = False
+    tenanted_mode: TenantedMode = TenantedMode.UNTENANTED
+    tenants: list[Name] = Field(default_factory=list, description="empty: any tenant")
+    tenant_tags: list[TenantTag] = Field(default_factory=list)
 
     @property
     def account_id(self) -> str:
@@ -178,11 +194,42 @@ class EcsServiceStep(Model):
 
 Step = EcsServiceStep
 
+DEFAULT_CHANNEL = "default"
+
+
+class Channel(Model):
+    name: Name
+    lifecycle: Name | None = Field(default=None, description="overrides the project's")
+    rules: list[VersionRule] = Field(default_factory=list)
+    auto_create_releases: bool = True
+    tenant_tags: list[TenantTag] = Field(
+        default_factory=list, description="deploy only to tenants with these tags"
+    )
+
 
 class Project(Model):
     name: Name
     lifecycle: Name
     steps: list[Step] = Field(min_length=1, max_length=1)
+    tenanted_mode: TenantedMode = TenantedMode.UNTENANTED
+    channels: list[Channel] = Field(default_factory=list)
+    variables: list[Variable] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _default_channel(self) -> Project:
+        names = [c.name for c in self.channels]
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        if repeated:
+            raise ValueError(f"channel(s) defined more than once: {', '.join(repeated)}")
+        if DEFAULT_CHANNEL not in names:
+            self.channels.append(Channel(name=DEFAULT_CHANNEL))
+        return self
+
+    def channel(self, name: str) -> Channel:
+        for channel in self.channels:
+            if channel.name == name:
+                return channel
+        raise KeyError(name)
 
     @property
     def repositories(self) -> list[str]:
@@ -195,6 +242,17 @@ class Project(Model):
         raise KeyError(name)
 
 
+class Tenant(Model):
+    """A customer or deployment slot. Its variables are live: read at deployment time."""
+
+    name: Name
+    tags: list[TenantTag] = Field(default_factory=list)
+    projects: dict[Name, list[Name]] = Field(
+        default_factory=dict, description="project -> connected environments"
+    )
+    variables: list[Variable] = Field(default_factory=list)
+
+
 class Configuration(Model):
     """A whole configuration document (what `shiplane apply` writes)."""
 
@@ -202,6 +260,7 @@ class Configuration(Model):
     lifecycles: list[Lifecycle] = Field(min_length=1)
     targets: list[Target] = Field(default_factory=list)
     projects: list[Project] = Field(default_factory=list)
+    tenants: list[Tenant] = Field(default_factory=list)
 
 
 # --------------------------------------------------------------------------- releases
@@ -236,9 +295,13 @@ class TriggeredBy(Model):
 class Release(Model):
     project: Name
     version: str = Field(min_length=1, max_length=128)
-    channel: str = "default"
+    sequence: int = Field(default=0, ge=0, description="creation order within the project")
+    channel: str = DEFAULT_CHANNEL
     images: dict[str, ImageRef] = Field(description="keyed by repository")
     process: list[Step] = Field(description="snapshot of the deployment process")
+    variables: list[Variable] = Field(
+        default_factory=list, description="snapshot of the project variables (secrets by reference)"
+    )
     lifecycle: Name
     created_at: datetime
     created_by: TriggeredBy
@@ -252,10 +315,12 @@ class DeploymentStatus(StrEnum):
     DEPLOYING = "DEPLOYING"
     SUCCEEDED = "SUCCEEDED"
     FAILED = "FAILED"
+    REJECTED = "REJECTED"
+    SKIPPED = "SKIPPED"
 
     @property
     def finished(self) -> bool:
-        return self in (DeploymentStatus.SUCCEEDED, DeploymentStatus.FAILED)
+        return self not in (DeploymentStatus.QUEUED, DeploymentStatus.DEPLOYING)
 
 
 class DeploymentMode(StrEnum):
@@ -310,6 +375,21 @@ class DeploymentUnit(Model):
     task_definition_arn: str | None = None
     stack_name: str | None = None
     wait_timeout_seconds: int = 1800
+    requires_approval: bool = False
+
+
+class DeploymentTask(Model):
+    """One deployment as the state machine carries it: the outer Map's item."""
+
+    model_config = ConfigDict(extra="ignore")  # the state machine adds slot / results / error
+
+    deployment_id: str
+    project: Name
+    release: str
+    environment: Name
+    tenant: str = UNTENANTED
+    requires_approval: bool = False
+    units: list[DeploymentUnit] = Field(min_length=1)
 
 
 class OutcomeStatus(StrEnum):
@@ -334,6 +414,7 @@ class UnitResult(DeploymentUnit):
 
     outcome: Outcome | None = None
     error: dict[str, Any] | None = None
+    slot: dict[str, Any] | None = None
 
 
 def sanitize_stack_part(value: str) -> str:

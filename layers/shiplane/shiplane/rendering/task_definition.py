@@ -3,11 +3,23 @@ by digest, Shiplane's tags, environment-specific family."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from shiplane.domain.models import DeploymentUnit, EcsServiceStep, Release
 from shiplane.domain.naming import task_family
 from shiplane.errors import ConfigurationError
+
+
+@dataclass
+class ContainerSettings:
+    """A container's values after variable substitution: plain environment, secrets (ECS
+    `valueFrom`, never plain) and the command."""
+
+    environment: list[dict[str, str]] = field(default_factory=list)
+    secrets: list[dict[str, str]] = field(default_factory=list)
+    command: list[str] | None = None
 
 
 def shiplane_tags(unit: DeploymentUnit) -> dict[str, str]:
@@ -21,9 +33,13 @@ def shiplane_tags(unit: DeploymentUnit) -> dict[str, str]:
 
 
 def render_task_definition(
-    step: EcsServiceStep, release: Release, unit: DeploymentUnit
+    step: EcsServiceStep,
+    release: Release,
+    unit: DeploymentUnit,
+    settings: Mapping[str, ContainerSettings] | None = None,
 ) -> dict[str, Any]:
-    """Keyword arguments for `ecs.register_task_definition`."""
+    """Keyword arguments for `ecs.register_task_definition`. `settings` carries the
+    substituted environment, secrets and command; without it values are taken as written."""
     containers = []
     for container in step.task.containers:
         image = release.images.get(container.image)

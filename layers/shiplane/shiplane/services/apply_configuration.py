@@ -6,7 +6,8 @@ from __future__ import annotations
 from typing import Protocol
 
 from shiplane.domain.lifecycle import effective_phases
-from shiplane.domain.models import Configuration
+from shiplane.domain.models import Configuration, TenantedMode
+from shiplane.domain.variables import Variable, check_cycles
 from shiplane.errors import ConfigurationError
 from shiplane.validation import parse
 
@@ -22,6 +23,7 @@ def check_configuration(config: Configuration) -> None:
         ("lifecycle", [lc.name for lc in config.lifecycles]),
         ("target", [t.name for t in config.targets]),
         ("project", [p.name for p in config.projects]),
+        ("tenant", [t.name for t in config.tenants]),
     ):
         repeated = sorted({n for n in names if names.count(n) > 1})
         if repeated:
@@ -45,7 +47,9 @@ def check_configuration(config: Configuration) -> None:
                 f"project {project.name!r}: unknown lifecycle {project.lifecycle!r}",
                 field=f"projects.{project.name}.lifecycle",
             )
-        for phase in effective_phases(lifecycle, config.environments):
+    _check_channels_and_tenants(config)
+    for project in config.projects:
+        for phase in effective_phases(lifecycles[project.lifecycle], config.environments):
             for entry in phase.environments:
                 for step in project.steps:
                     if not any(
@@ -58,6 +62,67 @@ def check_configuration(config: Configuration) -> None:
                             f"{step.target_role!r}",
                             field=f"projects.{project.name}.steps.{step.name}.target_role",
                         )
+
+
+def _check_variables(owner: str, variables: list[Variable]) -> None:
+    for variable in variables:
+        if variable.sensitive and variable.value:
+            raise ConfigurationError(
+                f"{owner}: sensitive variable {variable.name!r} has an inline value; store it "
+                "with `shiplane local secret set` (SSM SecureString) and give its secret_ref",
+                field=f"{owner}.variables.{variable.name}",
+            )
+        if variable.sensitive and not variable.secret_ref:
+            raise ConfigurationError(
+                f"{owner}: sensitive variable {variable.name!r} needs a secret_ref (the SSM "
+                "parameter that holds its value)",
+                field=f"{owner}.variables.{variable.name}",
+            )
+    check_cycles(variables)
+
+
+def _check_channels_and_tenants(config: Configuration) -> None:
+    lifecycles = {lc.name: lc for lc in config.lifecycles}
+    projects = {p.name: p for p in config.projects}
+    reachable: dict[str, set[str]] = {}
+    for project in config.projects:
+        names = {project.lifecycle}
+        for channel in project.channels:
+            if channel.lifecycle is not None:
+                if channel.lifecycle not in lifecycles:
+                    raise ConfigurationError(
+                        f"project {project.name!r}, channel {channel.name!r}: unknown lifecycle "
+                        f"{channel.lifecycle!r}",
+                        field=f"projects.{project.name}.channels.{channel.name}.lifecycle",
+                    )
+                names.add(channel.lifecycle)
+        reachable[project.name] = {
+            entry.environment
+            for name in names
+            for phase in effective_phases(lifecycles[name], config.environments)
+            for entry in phase.environments
+        }
+        _check_variables(f"project {project.name!r}", project.variables)
+    for tenant in config.tenants:
+        for project_name, environments in tenant.projects.items():
+            if project_name not in projects:
+                raise ConfigurationError(
+                    f"tenant {tenant.name!r}: unknown project {project_name!r}",
+                    field=f"tenants.{tenant.name}.projects",
+                )
+            if projects[project_name].tenanted_mode is TenantedMode.UNTENANTED:
+                raise ConfigurationError(
+                    f"tenant {tenant.name!r}: project {project_name!r} is untenanted",
+                    field=f"tenants.{tenant.name}.projects.{project_name}",
+                )
+            for environment in environments:
+                if environment not in reachable[project_name]:
+                    raise ConfigurationError(
+                        f"tenant {tenant.name!r} is connected to environment {environment!r}, "
+                        f"which is outside the lifecycle of project {project_name!r}",
+                        field=f"tenants.{tenant.name}.projects.{project_name}",
+                    )
+        _check_variables(f"tenant {tenant.name!r}", tenant.variables)
 
 
 def apply_configuration(document: object, store: ConfigWriter) -> Configuration:

@@ -9,27 +9,62 @@ from datetime import datetime
 
 from shiplane.domain.lifecycle import effective_phases
 from shiplane.domain.models import (
+    UNTENANTED,
     Deployment,
     DeploymentMode,
+    DeploymentTask,
     DeploymentUnit,
+    Environment,
     Phase,
+    Project,
     Release,
     Target,
+    Tenant,
     TriggeredBy,
 )
 from shiplane.domain.naming import automatic_deployment_id, stack_name
 from shiplane.domain.targets import select_targets
+from shiplane.domain.tenants import deployment_tenants
+from shiplane.errors import NotFoundError
 from shiplane.ports import ConfigStore
 
 
 @dataclass(frozen=True)
 class Planned:
     deployment: Deployment
-    units: list[DeploymentUnit]
+    task: DeploymentTask
+
+
+@dataclass(frozen=True)
+class World:
+    """The configuration a plan is made against, read once."""
+
+    environments: list[Environment]
+    targets: list[Target]
+    tenants: list[Tenant]
+
+    @classmethod
+    def load(cls, config: ConfigStore) -> World:
+        return cls(config.list_environments(), config.list_targets(), config.list_tenants())
+
+    def tenant(self, name: str) -> Tenant | None:
+        if name == UNTENANTED:
+            return None
+        for tenant in self.tenants:
+            if tenant.name == name:
+                return tenant
+        raise NotFoundError(f"tenant {name!r} does not exist", tenant=name)
+
+    def requires_approval(self, environment: str) -> bool:
+        return any(e.name == environment and e.requires_approval for e in self.environments)
 
 
 def phases_for(config: ConfigStore, release: Release) -> list[Phase]:
     return effective_phases(config.get_lifecycle(release.lifecycle), config.list_environments())
+
+
+def tenants_for(project: Project, release: Release, world: World, environment: str) -> list[str]:
+    return deployment_tenants(project, project.channel(release.channel), world.tenants, environment)
 
 
 def plan_deployment(
@@ -38,15 +73,14 @@ def plan_deployment(
     tenant: str,
     deployment_id: str,
     triggered_by: TriggeredBy,
-    targets: Sequence[Target],
+    world: World,
     now: datetime,
     mode: DeploymentMode = DeploymentMode.DEPLOY,
 ) -> Planned:
     units: list[DeploymentUnit] = []
-    target_names: list[str] = []
+    tenant_config = world.tenant(tenant)
     for step in release.process:
-        for target in select_targets(targets, environment, step.target_role):
-            target_names.append(target.name)
+        for target in select_targets(world.targets, environment, step.target_role, tenant_config):
             units.append(
                 DeploymentUnit(
                     deployment_id=deployment_id,
@@ -68,29 +102,45 @@ def plan_deployment(
         tenant=tenant,
         mode=mode,
         triggered_by=triggered_by,
-        targets=sorted(set(target_names)),
+        targets=sorted({u.target for u in units}),
         created_at=now,
     )
-    return Planned(deployment=deployment, units=units)
+    task = DeploymentTask(
+        deployment_id=deployment_id,
+        project=release.project,
+        release=release.version,
+        environment=environment,
+        tenant=tenant,
+        requires_approval=world.requires_approval(environment),
+        units=units,
+    )
+    return Planned(deployment=deployment, task=task)
 
 
 def plan_automatic(
+    project: Project,
     release: Release,
     environments: Sequence[str],
-    tenant: str,
+    tenants: Sequence[str] | None,
     triggered_by: TriggeredBy,
-    targets: Sequence[Target],
+    world: World,
     now: Callable[[], datetime],
 ) -> list[Planned]:
-    return [
-        plan_deployment(
-            release,
-            environment,
-            tenant,
-            automatic_deployment_id(release.project, release.version, environment, tenant),
-            triggered_by,
-            targets,
-            now(),
-        )
-        for environment in environments
-    ]
+    """The automatic deployments of `environments`, for `tenants` (None: every tenant the
+    release goes to in that environment)."""
+    planned = []
+    for environment in environments:
+        candidates = tenants_for(project, release, world, environment)
+        for tenant in candidates if tenants is None else [t for t in tenants if t in candidates]:
+            planned.append(
+                plan_deployment(
+                    release,
+                    environment,
+                    tenant,
+                    automatic_deployment_id(release.project, release.version, environment, tenant),
+                    triggered_by,
+                    world,
+                    now(),
+                )
+            )
+    return planned

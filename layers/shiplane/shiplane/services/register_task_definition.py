@@ -9,6 +9,7 @@ from shiplane.domain.models import DeploymentUnit
 from shiplane.observability import logger
 from shiplane.ports import ConfigStore, DeploymentStore, ReleaseStore, TargetGateways
 from shiplane.rendering.task_definition import render_task_definition
+from shiplane.services.evaluation import evaluate_step
 from shiplane.services.units import load_unit
 from shiplane.validation import parse
 
@@ -24,7 +25,10 @@ class RegisterDependencies:
 def register_task_definition(payload: object, deps: RegisterDependencies) -> DeploymentUnit:
     unit = parse(DeploymentUnit, payload, "deployment unit")
     ctx = load_unit(unit, deps.config, deps.releases, deps.gateways)
-    definition = render_task_definition(ctx.step, ctx.release, unit)
+    settings = evaluate_step(
+        ctx.release, ctx.step, unit.environment, ctx.tenant, ctx.target, unit.deployment_id
+    )
+    definition = render_task_definition(ctx.step, ctx.release, unit, settings)
     arn = ctx.gateway.register_task_definition(definition)
     deps.deployments.mark_deploying(
         unit.project,

@@ -1,10 +1,11 @@
-"""Resolve Release: an ECR push (or an explicit request) becomes a release and the
-deployments the lifecycle allows now. Idempotent: the release and each automatic
-deployment are written with conditions, together, or not at all."""
+"""Resolve Release: an ECR push (or an explicit request) becomes a release in the channel
+that accepts the tag, and the deployments the lifecycle allows now. Idempotent: the
+release and each automatic deployment are written with conditions, together, or not at
+all."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -12,9 +13,8 @@ from pydantic import BaseModel, Field, ValidationError
 
 from shiplane.domain.lifecycle import automatic_environments, check_deployable
 from shiplane.domain.models import (
-    UNTENANTED,
     DeploymentMode,
-    DeploymentUnit,
+    DeploymentTask,
     ImageRef,
     Project,
     Release,
@@ -28,10 +28,18 @@ from shiplane.domain.requests import (
     ResolveReleaseRequest,
     parse_pipeline_input,
 )
-from shiplane.errors import InvalidRequestError, NotFoundError
+from shiplane.domain.versions import Version, VersionRule, channel_accepts, parse_version
+from shiplane.errors import InvalidRequestError, LifecycleViolationError, NotFoundError
 from shiplane.observability import logger, metrics
 from shiplane.ports import ConfigStore, DeploymentStore, ImageRegistry, ReleaseStore
-from shiplane.services.planning import phases_for, plan_automatic, plan_deployment
+from shiplane.services.planning import (
+    World,
+    phases_for,
+    plan_automatic,
+    plan_deployment,
+    tenants_for,
+)
+from shiplane.services.release_checks import check_release_variables
 from shiplane.validation import describe, parse
 
 
@@ -47,12 +55,13 @@ class ResolveDependencies:
 class ReleaseRef(BaseModel):
     project: str
     version: str
+    channel: str = ""
     created: bool
 
 
 class ResolveResult(BaseModel):
     releases: list[ReleaseRef] = Field(default_factory=list)
-    units: list[DeploymentUnit] = Field(default_factory=list)
+    deployments: list[DeploymentTask] = Field(default_factory=list)
     message: str = ""
 
 
@@ -89,32 +98,62 @@ def _image_pushed(event: EcrPushEvent, execution: str, deps: ResolveDependencies
     registry = f"{event.account}.dkr.ecr.{event.region}.amazonaws.com"
     trigger = TriggeredBy(kind=TriggerKind.ECR_PUSH, by=f"{repository}:{tag} ({execution})")
     result = ResolveResult()
+    notes: list[str] = []
+    world = World.load(deps.config)
     for name in projects:
         project = deps.config.get_project(name)
         if repository not in project.repositories:
             continue
-        outcome = _release_for_push(project, registry, repository, tag, digest, trigger, deps)
+        channel, why = _channel_for(project, repository, tag)
+        if channel is None:
+            logger.info(
+                "no channel accepts the tag", extra={"project": name, "tag": tag, "why": why}
+            )
+            metrics.add_metric(name="TagWithoutChannel", unit="Count", value=1)
+            notes.append(f"{name}: no channel accepts {tag!r} ({why})")
+            continue
+        outcome = _release_for_push(
+            project, channel, registry, repository, tag, digest, trigger, world, deps
+        )
         if outcome is None:
             continue
-        ref, units = outcome
+        ref, tasks = outcome
         result.releases.append(ref)
-        result.units.extend(units)
-    result.message = (
-        f"{sum(r.created for r in result.releases)} release(s) created, "
-        f"{len(result.units)} unit(s) to deploy"
+        result.deployments.extend(tasks)
+    created = [f"{r.project} {r.version} ({r.channel})" for r in result.releases if r.created]
+    summary = f"release(s) created: {', '.join(created)}" if created else "no release created"
+    result.message = "; ".join(
+        [summary, *notes, f"{len(result.deployments)} deployment(s) to start"]
     )
     return result
 
 
+def _channel_for(project: Project, repository: str, tag: str) -> tuple[str | None, str]:
+    """The channel a pushed tag lands in: the first channel with automatic release
+    creation whose rules accept it, channels with rules before those without (so that a
+    hotfix channel takes `1.3.0-hotfix.1` before a rule-less default channel would)."""
+    candidates = [c for c in project.channels if c.auto_create_releases]
+    ordered = [c for c in candidates if c.rules] + [c for c in candidates if not c.rules]
+    refusals = []
+    for channel in ordered:
+        accepted, reason = channel_accepts(channel.rules, repository, tag)
+        if accepted:
+            return channel.name, reason
+        refusals.append(f"{channel.name}: {reason}")
+    return None, "; ".join(refusals) or "no channel creates releases automatically"
+
+
 def _release_for_push(
     project: Project,
+    channel_name: str,
     registry: str,
     repository: str,
     tag: str,
     digest: str,
     trigger: TriggeredBy,
+    world: World,
     deps: ResolveDependencies,
-) -> tuple[ReleaseRef, list[DeploymentUnit]] | None:
+) -> tuple[ReleaseRef, list[DeploymentTask]] | None:
     version = tag
     existing = deps.releases.get_release(project.name, version)
     if existing is not None:
@@ -130,53 +169,75 @@ def _release_for_push(
                 },
             )
             metrics.add_metric(name="TagMoved", unit="Count", value=1)
-        return ReleaseRef(project=project.name, version=version, created=False), []
+        ref = ReleaseRef(
+            project=project.name, version=version, channel=existing.channel, created=False
+        )
+        return ref, []
 
+    channel = project.channel(channel_name)
     images = {
         repository: ImageRef(repository=repository, registry=registry, tag=tag, digest=digest)
     }
     for other in project.repositories:
         if other == repository:
             continue
-        latest = deps.registry.latest_tag(other)
-        if latest is None:
+        chosen = _image_for_channel(deps.registry, other, channel.rules)
+        if chosen is None:
             logger.warning(
-                "cannot create a release: a repository of the project has no image",
+                "cannot create a release: a repository of the project has no acceptable image",
                 extra={"project": project.name, "repository": other},
             )
             return None
         images[other] = ImageRef(
-            repository=other, registry=registry, tag=latest[0], digest=latest[1]
+            repository=other, registry=registry, tag=chosen[0], digest=chosen[1]
         )
 
     release = Release(
         project=project.name,
         version=version,
+        channel=channel.name,
         images=images,
         process=project.steps,
-        lifecycle=project.lifecycle,
+        variables=project.variables,
+        lifecycle=channel.lifecycle or project.lifecycle,
         created_at=deps.now(),
         created_by=trigger,
     )
     phases = phases_for(deps.config, release)
-    environments = automatic_environments(phases, succeeded=set(), claimed=set())
-    planned = plan_automatic(
-        release, environments, UNTENANTED, trigger, deps.config.list_targets(), deps.now
+    check_release_variables(project, release, phases, world)
+    release = release.model_copy(
+        update={"sequence": deps.releases.next_release_sequence(project.name)}
     )
+    environments = automatic_environments(phases, succeeded=set(), claimed=set())
+    planned = plan_automatic(project, release, environments, None, trigger, world, deps.now)
     created = deps.releases.create_release(
         release, [p.deployment for p in planned], ["claim" for _ in planned]
     )
+    ref = ReleaseRef(project=project.name, version=version, channel=channel.name, created=created)
     if not created:  # a concurrent delivery of the same push won the race
-        return ReleaseRef(project=project.name, version=version, created=False), []
+        return ref.model_copy(update={"created": False}), []
     logger.info(
         "release created",
-        extra={"project": project.name, "release": version, "environments": environments},
+        extra={"project": project.name, "release": version, "channel": channel.name},
     )
     metrics.add_metric(name="ReleaseCreated", unit="Count", value=1)
-    return (
-        ReleaseRef(project=project.name, version=version, created=True),
-        [unit for p in planned for unit in p.units],
-    )
+    return ref, [p.task for p in planned]
+
+
+def _image_for_channel(
+    registry: ImageRegistry, repository: str, rules: Sequence[VersionRule]
+) -> tuple[str, str] | None:
+    """For the project's other repositories: the highest version the channel accepts, or
+    the newest image when the channel has no rule for that repository."""
+    if not any(rule.package == repository for rule in rules):
+        return registry.latest_tag(repository)
+    best: tuple[Version, str, str] | None = None
+    for tag, digest in registry.tags(repository):
+        accepted, _ = channel_accepts(rules, repository, tag)
+        version = parse_version(tag)
+        if accepted and version is not None and (best is None or version > best[0]):
+            best = (version, tag, digest)
+    return (best[1], best[2]) if best else None
 
 
 # ----------------------------------------------------------------------------- requests
@@ -192,7 +253,17 @@ def _requested_deployment(
             project=action.project,
             release=action.release,
         )
+    project = deps.config.get_project(action.project)
+    world = World.load(deps.config)
     phases = phases_for(deps.config, release)
+    if action.tenant not in tenants_for(project, release, world, action.environment):
+        raise LifecycleViolationError(
+            f"release {release.version} of {project.name!r} does not deploy to "
+            f"{action.environment!r} for tenant {action.tenant!r} (tenant not connected, or "
+            "the channel or project tenancy excludes it)",
+            environment=action.environment,
+            tenant=action.tenant,
+        )
     succeeded = deps.deployments.succeeded_environments(
         release.project, release.version, action.tenant
     )
@@ -211,34 +282,29 @@ def _requested_deployment(
         action.tenant,
         deployment_id,
         trigger,
-        deps.config.list_targets(),
+        world,
         deps.now(),
         mode,
     )
     if not deps.deployments.create_deployments([planned.deployment], [""]):
         return ResolveResult(message=f"deployment {deployment_id} was already requested")
-    ref = ReleaseRef(project=release.project, version=release.version, created=False)
+    ref = ReleaseRef(
+        project=release.project, version=release.version, channel=release.channel, created=False
+    )
     return ResolveResult(
         releases=[ref],
-        units=planned.units,
+        deployments=[planned.task],
         message=f"{mode.value} of {release.version} to {action.environment} requested",
     )
 
 
 def _mode(release: Release, action: DeployAction, deps: ResolveDependencies) -> DeploymentMode:
-    current = [
-        d
-        for d in deps.deployments.list_deployments(release.project)
-        if d.environment == action.environment
-        and d.tenant == action.tenant
-        and d.status.value == "SUCCEEDED"
-    ]
-    if not current:
+    current = deps.deployments.get_current(release.project, action.environment, action.tenant)
+    if current is None:
         return DeploymentMode.DEPLOY
-    latest = max(current, key=lambda d: d.finished_at or d.created_at)
-    if latest.release == release.version:
+    if current["release"] == release.version:
         return DeploymentMode.REDEPLOY
-    current_release = deps.releases.get_release(release.project, latest.release)
-    if current_release is not None and current_release.created_at > release.created_at:
+    current_release = deps.releases.get_release(release.project, current["release"])
+    if current_release is not None and current_release.sequence > release.sequence:
         return DeploymentMode.ROLLBACK
     return DeploymentMode.DEPLOY

@@ -5,7 +5,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from shiplane.domain.models import DeploymentUnit, EcsServiceStep, Release, Target
+from shiplane.domain.models import (
+    UNTENANTED,
+    DeploymentUnit,
+    EcsServiceStep,
+    Release,
+    Target,
+    Tenant,
+)
 from shiplane.domain.naming import stack_key, stack_name
 from shiplane.errors import NotFoundError
 from shiplane.ports import ConfigStore, ReleaseStore, TargetGateway, TargetGateways
@@ -18,6 +25,7 @@ class UnitContext:
     step: EcsServiceStep
     target: Target
     gateway: TargetGateway
+    tenant: Tenant | None = None
 
     @property
     def stack_name(self) -> str:
@@ -43,10 +51,16 @@ def load_unit(
     if step is None:
         raise NotFoundError(f"release {unit.release} has no step {unit.step!r}")
     target = config.get_target(unit.target)
+    tenant = None
+    if unit.tenant != UNTENANTED:
+        tenant = next((t for t in config.list_tenants() if t.name == unit.tenant), None)
+        if tenant is None:
+            raise NotFoundError(f"tenant {unit.tenant!r} does not exist", tenant=unit.tenant)
     return UnitContext(
         unit=unit,
         release=release,
         step=step,
         target=target,
         gateway=gateways.for_target(target, unit.deployment_id),
+        tenant=tenant,
     )
