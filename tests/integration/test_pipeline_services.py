@@ -13,7 +13,10 @@ from shiplane.domain.models import DeploymentStatus, DeploymentUnit
 from shiplane.errors import InvalidRequestError, LifecycleViolationError, StackBusyError
 from shiplane.services.deploy_stack import DeployDependencies, deploy_stack
 from shiplane.services.deployment_events import EventsDependencies, handle_deployment_event
+from shiplane.services.approvals import ApprovalDependencies
 from shiplane.services.gate_promotion import GateDependencies, gate_promotion
+from shiplane.services.record_deployment import RecordDependencies, record_deployment
+from shiplane.services.slots import SlotDependencies, acquire_slot
 from shiplane.services.reconcile_deployment import ReconcileDependencies, reconcile_deployment
 from shiplane.services.register_task_definition import (
     RegisterDependencies,
@@ -49,6 +52,9 @@ class Pipeline:
         )
         self.events_deps = EventsDependencies(store, store, store, self.gateways, self.tokens)
         self.reconcile_deps = ReconcileDependencies(store, store, store, store, self.gateways)
+        self.slot_deps = SlotDependencies(store, store, store, self.tokens)
+        self.record_deps = RecordDependencies(store, store, store, self.tokens)
+        self.approval_deps = ApprovalDependencies(store, store, self.tokens)
         self.gate_deps = GateDependencies(store, store, store, clock)
         self.counter = 0
 
@@ -59,7 +65,8 @@ class Pipeline:
 
     def start_unit(self, unit: dict[str, Any]) -> tuple[dict[str, Any], str]:
         registered = register_task_definition(unit, self.register_deps).model_dump(mode="json")
-        token = f"token-{registered['deployment_id']}-{len(self.tokens.succeeded)}"
+        self.counter += 1
+        token = f"token-{registered['deployment_id']}-{self.counter}"
         deploy_stack({"unit": registered, "task_token": token}, self.deploy_deps)
         return registered, token
 
@@ -70,16 +77,36 @@ class Pipeline:
         handle_deployment_event(stack_event(unit["stack_name"], status), self.events_deps)
         return self.tokens.succeeded.get(token)
 
-    def gate(self, results: list[dict[str, Any]]) -> dict[str, Any]:
-        return gate_promotion({"outcomes": results}, self.gate_deps).model_dump(mode="json")
+    def acquire(self, task: dict[str, Any]) -> tuple[str, dict[str, Any] | None]:
+        self.counter += 1
+        token = f"slot-{task['deployment_id']}-{self.counter}"
+        acquire_slot({"task": task, "task_token": token}, self.slot_deps)
+        return token, self.tokens.succeeded.get(token)
 
-    def deploy_units(self, units: list[dict[str, Any]], *, crash: bool = False) -> dict[str, Any]:
+    def run_units(self, task: dict[str, Any], *, crash: bool = False) -> list[dict[str, Any]]:
         results = []
-        for unit in units:
+        for unit in task["units"]:
             registered, token = self.start_unit(unit)
             outcome = self.finish_unit(registered, token, crash=crash)
             results.append(registered | {"outcome": outcome})
-        return self.gate(results)
+        return results
+
+    def record(self, task: dict[str, Any], **extra: Any) -> dict[str, Any]:
+        return record_deployment(task | extra, self.record_deps).model_dump(mode="json")
+
+    def run_task(self, task: dict[str, Any], *, crash: bool = False) -> dict[str, Any]:
+        _, slot = self.acquire(task)
+        assert slot is not None, "the slot was taken"
+        if slot.get("superseded_by"):
+            return self.record(task, slot=slot)
+        return self.record(task, slot=slot, results=self.run_units(task, crash=crash))
+
+    def gate(self, finished: list[dict[str, Any]]) -> dict[str, Any]:
+        return gate_promotion({"finished": finished}, self.gate_deps).model_dump(mode="json")
+
+    def deploy_units(self, tasks: list[dict[str, Any]], *, crash: bool = False) -> dict[str, Any]:
+        """Deploy Each, then Gate Promotion."""
+        return self.gate([self.run_task(task, crash=crash) for task in tasks])
 
 
 @pytest.fixture
@@ -89,15 +116,17 @@ def pipeline(configured: DynamoStore, clock: Any) -> Pipeline:
 
 def test_a_push_deploys_dev_then_test_and_waits_for_prod(pipeline: Pipeline) -> None:
     resolved = pipeline.resolve(ecr_push("web", "1.0.0", DIGEST_1))
-    assert resolved["releases"] == [{"project": "web", "version": "1.0.0", "created": True}]
-    assert [u["environment"] for u in resolved["units"]] == ["dev"]
+    assert resolved["releases"] == [
+        {"project": "web", "version": "1.0.0", "channel": "default", "created": True}
+    ]
+    assert [d["environment"] for d in resolved["deployments"]] == ["dev"]
 
-    after_dev = pipeline.deploy_units(resolved["units"])
+    after_dev = pipeline.deploy_units(resolved["deployments"])
     assert [f["status"] for f in after_dev["finished"]] == ["SUCCEEDED"]
-    assert [u["environment"] for u in after_dev["units"]] == ["test"]
+    assert [u["environment"] for u in after_dev["deployments"]] == ["test"]
 
-    after_test = pipeline.deploy_units(after_dev["units"])
-    assert after_test["units"] == []
+    after_test = pipeline.deploy_units(after_dev["deployments"])
+    assert after_test["deployments"] == []
     assert after_test["waiting_for"] == ["prod"]
     assert after_test["failed"] is False
 
@@ -114,8 +143,8 @@ def test_the_same_push_three_times_gives_one_release_and_one_deployment(
     first = pipeline.resolve(event)
     second = pipeline.resolve(event)
     third = pipeline.resolve(event)
-    assert len(first["units"]) == 1
-    assert second["units"] == [] and third["units"] == []
+    assert len(first["deployments"]) == 1
+    assert second["deployments"] == [] and third["deployments"] == []
     assert second["releases"][0]["created"] is False
     assert len(pipeline.store.list_releases("web")) == 1
     assert len(pipeline.store.list_deployments("web")) == 1
@@ -124,14 +153,14 @@ def test_the_same_push_three_times_gives_one_release_and_one_deployment(
 def test_a_moved_tag_never_changes_the_release(pipeline: Pipeline) -> None:
     pipeline.resolve(ecr_push("web", "1.0.0", DIGEST_1))
     moved = pipeline.resolve(ecr_push("web", "1.0.0", DIGEST_2))
-    assert moved["units"] == []
+    assert moved["deployments"] == []
     release = pipeline.store.get_release("web", "1.0.0")
     assert release is not None and release.images["web"].digest == DIGEST_1
 
 
 def test_a_push_to_an_unused_repository_is_not_an_error(pipeline: Pipeline) -> None:
     result = pipeline.resolve(load_event("ecr_push_unknown_repository"))
-    assert result["units"] == [] and result["releases"] == []
+    assert result["deployments"] == [] and result["releases"] == []
     assert "no project uses repository 'nobody-uses-this'" in result["message"]
 
 
@@ -145,20 +174,20 @@ def test_a_malformed_event_names_the_fields_and_writes_nothing(pipeline: Pipelin
 
 def test_promoting_to_prod_before_test_names_the_incomplete_phase(pipeline: Pipeline) -> None:
     resolved = pipeline.resolve(ecr_push("web", "1.0.0", DIGEST_1))
-    pipeline.deploy_units(resolved["units"])  # dev only
+    pipeline.deploy_units(resolved["deployments"])  # dev only
     with pytest.raises(LifecycleViolationError, match="phase 'testing' is not complete"):
         pipeline.resolve(load_event("promote_to_prod"))
 
 
 def test_manual_promotion_to_prod_after_test(pipeline: Pipeline) -> None:
     resolved = pipeline.resolve(ecr_push("web", "1.0.0", DIGEST_1))
-    after_dev = pipeline.deploy_units(resolved["units"])
-    pipeline.deploy_units(after_dev["units"])
+    after_dev = pipeline.deploy_units(resolved["deployments"])
+    pipeline.deploy_units(after_dev["deployments"])
     promoted = pipeline.resolve(load_event("promote_to_prod"))
-    assert [u["environment"] for u in promoted["units"]] == ["prod"]
-    gate = pipeline.deploy_units(promoted["units"])
+    assert [u["environment"] for u in promoted["deployments"]] == ["prod"]
+    gate = pipeline.deploy_units(promoted["deployments"])
     assert gate["finished"][0]["status"] == "SUCCEEDED"
-    deployment = pipeline.store.get_deployment("web", promoted["units"][0]["deployment_id"])
+    deployment = pipeline.store.get_deployment("web", promoted["deployments"][0]["deployment_id"])
     assert deployment.triggered_by.kind == "console"
     assert deployment.mode == "deploy"
 
@@ -167,12 +196,12 @@ def test_a_crashing_rollout_fails_with_its_diagnosis_and_does_not_advance(
     pipeline: Pipeline,
 ) -> None:
     first = pipeline.resolve(ecr_push("web", "1.0.0", DIGEST_1))
-    pipeline.deploy_units(first["units"])
+    pipeline.deploy_units(first["deployments"])
     second = pipeline.resolve(ecr_push("web", "1.1.0", DIGEST_2))
-    gate = pipeline.deploy_units(second["units"], crash=True)
+    gate = pipeline.deploy_units(second["deployments"], crash=True)
 
-    assert gate["failed"] is True and gate["units"] == []
-    deployment = pipeline.store.get_deployment("web", second["units"][0]["deployment_id"])
+    assert gate["failed"] is True and gate["deployments"] == []
+    deployment = pipeline.store.get_deployment("web", second["deployments"][0]["deployment_id"])
     assert deployment.status is DeploymentStatus.FAILED
     assert "UPDATE_ROLLBACK_COMPLETE" in deployment.reason
     assert deployment.diagnosis.stopped_tasks == ["task/abc: Essential container in task exited"]
@@ -183,19 +212,21 @@ def test_a_crashing_rollout_fails_with_its_diagnosis_and_does_not_advance(
 
 def test_a_stack_in_progress_is_waited_for_not_fought(pipeline: Pipeline) -> None:
     resolved = pipeline.resolve(ecr_push("web", "1.0.0", DIGEST_1))
-    unit, _ = pipeline.start_unit(resolved["units"][0])
+    unit, _ = pipeline.start_unit(resolved["deployments"][0]["units"][0])
     with pytest.raises(StackBusyError, match="CREATE_IN_PROGRESS"):
         deploy_stack({"unit": unit, "task_token": "another"}, pipeline.deploy_deps)
 
 
 def test_a_failed_create_is_cleaned_up_before_the_next_deployment(pipeline: Pipeline) -> None:
     resolved = pipeline.resolve(ecr_push("web", "1.0.0", DIGEST_1))
-    pipeline.deploy_units(resolved["units"], crash=True)
-    stack = resolved["units"][0]["stack_name"]
+    pipeline.deploy_units(resolved["deployments"], crash=True)
+    stack = resolved["deployments"][0]["units"][0]["stack_name"]
     assert pipeline.gateway.stacks[stack].status == "ROLLBACK_COMPLETE"
 
     retry = pipeline.resolve(ecr_push("web", "1.0.1", DIGEST_2))
-    registered = register_task_definition(retry["units"][0], pipeline.register_deps)
+    registered = register_task_definition(
+        retry["deployments"][0]["units"][0], pipeline.register_deps
+    )
     with pytest.raises(StackBusyError, match="deleting it"):
         deploy_stack(
             {"unit": registered.model_dump(mode="json"), "task_token": "t"}, pipeline.deploy_deps
@@ -209,7 +240,7 @@ def test_a_failed_create_is_cleaned_up_before_the_next_deployment(pipeline: Pipe
 
 def test_events_arriving_twice_complete_the_token_once(pipeline: Pipeline) -> None:
     resolved = pipeline.resolve(ecr_push("web", "1.0.0", DIGEST_1))
-    unit, token = pipeline.start_unit(resolved["units"][0])
+    unit, token = pipeline.start_unit(resolved["deployments"][0]["units"][0])
     pipeline.gateway.finish_rollout(unit["stack_name"], "shiplane-dev", "web")
     event = stack_event(unit["stack_name"], "CREATE_COMPLETE")
     first = handle_deployment_event(event, pipeline.events_deps)
@@ -222,7 +253,7 @@ def test_events_arriving_twice_complete_the_token_once(pipeline: Pipeline) -> No
 
 def test_a_lost_event_is_reconciled_after_the_timeout(pipeline: Pipeline) -> None:
     resolved = pipeline.resolve(ecr_push("web", "1.0.0", DIGEST_1))
-    unit, _ = pipeline.start_unit(resolved["units"][0])
+    unit, _ = pipeline.start_unit(resolved["deployments"][0]["units"][0])
     pipeline.gateway.finish_rollout(unit["stack_name"], "shiplane-dev", "web")
     outcome = reconcile_deployment(unit, pipeline.reconcile_deps)
     assert outcome.status == "SUCCEEDED"
@@ -234,25 +265,29 @@ def test_a_rollout_still_running_at_the_timeout_is_recorded_as_timed_out(
     pipeline: Pipeline,
 ) -> None:
     resolved = pipeline.resolve(ecr_push("web", "1.0.0", DIGEST_1))
-    unit, _ = pipeline.start_unit(resolved["units"][0])
+    unit, _ = pipeline.start_unit(resolved["deployments"][0]["units"][0])
     outcome = reconcile_deployment(unit, pipeline.reconcile_deps)
     assert outcome.status == "FAILED"
     assert "timed out after 600s" in outcome.reason and "CREATE_IN_PROGRESS" in outcome.reason
-    result = pipeline.gate([unit | {"outcome": outcome.model_dump(mode="json")}])
-    assert result["failed"] is True
+    task = resolved["deployments"][0]
+    summary = pipeline.record(task, results=[unit | {"outcome": outcome.model_dump(mode="json")}])
+    assert pipeline.gate([summary])["failed"] is True
     assert pipeline.store.get_wait(f"123456789012#us-east-1#{unit['stack_name']}") is None
 
 
 def test_a_unit_that_raised_is_recorded_with_the_error(pipeline: Pipeline) -> None:
     resolved = pipeline.resolve(ecr_push("web", "1.0.0", DIGEST_1))
-    unit = DeploymentUnit.model_validate(resolved["units"][0]).model_dump(mode="json")
+    task = resolved["deployments"][0]
+    unit = DeploymentUnit.model_validate(task["units"][0]).model_dump(mode="json")
     error = {
         "Error": "TargetUnavailableError",
         "Cause": json.dumps(
             {"errorMessage": "cannot assume the role", "errorType": "TargetUnavailableError"}
         ),
     }
-    result = pipeline.gate([unit | {"error": error}])
+    _, slot = pipeline.acquire(task)
+    summary = pipeline.record(task, slot=slot, results=[unit | {"error": error}])
+    result = pipeline.gate([summary])
     assert result["failed"] is True
     deployment = pipeline.store.get_deployment("web", unit["deployment_id"])
     assert deployment.reason == "dev-cluster: TargetUnavailableError: cannot assume the role"
