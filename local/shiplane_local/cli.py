@@ -115,8 +115,15 @@ def local_push(
 
 
 @local.command("promote")
-def local_promote(project: str, release: str, environment: str, endpoint: Endpoint = "") -> None:
-    """Start the deploy pipeline with a deploy action, as from the Step Functions console."""
+def local_promote(
+    project: str,
+    release: str,
+    environment: str,
+    tenant: Annotated[str, typer.Option(help="a tenant, for tenanted projects")] = "untenanted",
+    endpoint: Endpoint = "",
+) -> None:
+    """Deploy a release to an environment (a promotion, a redeploy or a rollback), as from
+    the Step Functions console."""
     sfn = _client("stepfunctions", _default_endpoint(endpoint))
     machines = [
         m
@@ -132,23 +139,131 @@ def local_promote(project: str, release: str, environment: str, endpoint: Endpoi
         "release": release,
         "environment": environment,
     }
+    if tenant != "untenanted":
+        action["tenant"] = tenant
     execution = sfn.start_execution(
         stateMachineArn=machines[0]["stateMachineArn"],
-        name=f"promote-{project}-{release}-{environment}-{int(time.time())}".replace(".", "-"),
+        name=f"deploy-{project}-{release}-{environment}-{tenant}-{time.time_ns()}".replace(
+            ".", "-"
+        )[:80],
         input=json.dumps(action),
     )
     console.print(f"started {execution['executionArn']}")
 
 
-@local.command("status")
-def local_status(project: str = "web", endpoint: Endpoint = "") -> None:
-    """Where every release of a project stands."""
+def _store(endpoint: str):  # type: ignore[no-untyped-def]
     from shiplane.adapters.dynamodb import DynamoStore
-
-    from .views import status_table
 
     cfn = _client("cloudformation", _default_endpoint(endpoint))
     outputs = cfn.describe_stacks(StackName="shiplane")["Stacks"][0]["Outputs"]
     table = next(o["OutputValue"] for o in outputs if o["OutputKey"] == "TableName")
-    store = DynamoStore(table, client=_client("dynamodb", _default_endpoint(endpoint)))
-    console.print(status_table(store, project))
+    return DynamoStore(table, client=_client("dynamodb", _default_endpoint(endpoint)))
+
+
+@local.command("status")
+def local_status(project: str = "web", endpoint: Endpoint = "") -> None:
+    """Where every release of a project stands."""
+    from .views import status_table
+
+    console.print(status_table(_store(endpoint), project))
+
+
+@local.command("apply")
+def local_apply(config: Path, endpoint: Endpoint = "") -> None:
+    """Apply a configuration file (environments, lifecycles, targets, projects, tenants)."""
+    import yaml
+
+    from shiplane.errors import ShiplaneError
+    from shiplane.services.apply_configuration import apply_configuration
+
+    try:
+        applied = apply_configuration(yaml.safe_load(config.read_text()), _store(endpoint))
+    except ShiplaneError as exc:
+        console.print(f"[red]{type(exc).__name__}: {exc}[/]")
+        raise typer.Exit(2) from None
+    console.print(
+        f"applied {config}: {len(applied.projects)} project(s), {len(applied.tenants)} tenant(s)"
+    )
+
+
+@local.command("approvals")
+def local_approvals(project: str = "web", endpoint: Endpoint = "") -> None:
+    """Pending approvals of a project."""
+    pending = [a for a in _store(endpoint).list_approvals(project) if a.status == "PENDING"]
+    if not pending:
+        console.print("no pending approval")
+    for a in pending:
+        console.print(f"{a.deployment_id}: release {a.release} to {a.environment}/{a.tenant}")
+
+
+def _decide(
+    project: str, deployment_id: str, approve: bool, by: str, note: str, endpoint: str
+) -> None:
+    from shiplane.adapters.stepfunctions import SfnTaskTokens
+    from shiplane.errors import ShiplaneError
+    from shiplane.services.approvals import ApprovalDependencies, decide_approval
+
+    store = _store(endpoint)
+    deps = ApprovalDependencies(
+        deployments=store,
+        approvals=store,
+        tokens=SfnTaskTokens(_client("stepfunctions", _default_endpoint(endpoint))),
+    )
+    payload = {
+        "project": project,
+        "deployment_id": deployment_id,
+        "approve": approve,
+        "by": by,
+        "note": note,
+    }
+    try:
+        approval = decide_approval(payload, deps)
+    except ShiplaneError as exc:
+        console.print(f"[red]{type(exc).__name__}: {exc}[/]")
+        raise typer.Exit(2) from None
+    console.print(f"deployment {deployment_id}: {approval.status.lower()} by {approval.decided_by}")
+
+
+@local.command("approve")
+def local_approve(
+    project: str,
+    deployment_id: str,
+    by: str = "local-user",
+    note: str = "",
+    endpoint: Endpoint = "",
+) -> None:
+    """Approve a deployment waiting for approval."""
+    _decide(project, deployment_id, True, by, note, endpoint)
+
+
+@local.command("reject")
+def local_reject(
+    project: str,
+    deployment_id: str,
+    by: str = "local-user",
+    note: str = "",
+    endpoint: Endpoint = "",
+) -> None:
+    """Reject a deployment waiting for approval (recorded, the lifecycle stops there)."""
+    _decide(project, deployment_id, False, by, note, endpoint)
+
+
+@local.command("secret")
+def local_secret(
+    project: str,
+    name: str,
+    endpoint: Endpoint = "",
+) -> None:
+    """Store a sensitive value (read from standard input) in SSM; prints its secret_ref."""
+    import sys
+
+    from shiplane.adapters.ssm import SsmSecrets
+    from shiplane.services.variables import store_sensitive_value
+
+    value = sys.stdin.readline().rstrip("\n")
+    if not value:
+        console.print("[red]no value on standard input[/]")
+        raise typer.Exit(2)
+    secrets = SsmSecrets(_client("ssm", _default_endpoint(endpoint)))
+    variable = store_sensitive_value(project, name, value, secrets)
+    console.print(f"secret_ref: {variable.secret_ref}")
