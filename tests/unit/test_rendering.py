@@ -231,3 +231,11 @@ def test_rendered_stack_passes_cfn_lint() -> None:
     ]
     assert [f for f in findings if f[0].startswith("E")] == []
     assert {rule for rule, _ in findings} <= ACCEPTED_WARNINGS, findings
+
+
+def test_each_tenant_gets_its_own_service_on_a_shared_cluster() -> None:
+    step = demo().projects[0].steps[0]
+    untenanted = service(render_service_stack(step, prod_target()))
+    acme = service(render_service_stack(step, prod_target(), "acme"))
+    assert untenanted["ServiceName"] == "web"
+    assert acme["ServiceName"] == "web-acme"

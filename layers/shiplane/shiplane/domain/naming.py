@@ -29,6 +29,13 @@ def service_key(account: str, region: str, cluster: str, service: str) -> str:
     return f"{account}#{region}#{cluster}#{service}"
 
 
+def service_name(name: str, tenant: str = UNTENANTED) -> str:
+    """Tenants share clusters: each tenant's service is named after it."""
+    if tenant == UNTENANTED:
+        return name
+    return f"{name}-{sanitize_stack_part(tenant)}"[:255]
+
+
 def task_family(family: str, environment: str, tenant: str = UNTENANTED) -> str:
     suffix = environment if tenant == UNTENANTED else f"{environment}-{tenant}"
     return f"{family}-{sanitize_stack_part(suffix)}"[:255]

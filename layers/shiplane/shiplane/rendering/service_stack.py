@@ -6,14 +6,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from shiplane.domain.models import EcsServiceStep, Target
+from shiplane.domain.models import UNTENANTED, EcsServiceStep, Target
+from shiplane.domain.naming import service_name
 
 
-def render_service_stack(step: EcsServiceStep, target: Target) -> dict[str, Any]:
+def render_service_stack(
+    step: EcsServiceStep, target: Target, tenant: str = UNTENANTED
+) -> dict[str, Any]:
     service = step.service
+    name = service_name(service.name, tenant)
     properties: dict[str, Any] = {
         "Cluster": target.cluster,
-        "ServiceName": service.name,
+        "ServiceName": name,
         "TaskDefinition": {"Ref": "TaskDefinitionArn"},
         "DesiredCount": service.desired_count,
         "LaunchType": "FARGATE",
@@ -41,7 +45,7 @@ def render_service_stack(step: EcsServiceStep, target: Target) -> dict[str, Any]
     }
     return {
         "AWSTemplateFormatVersion": "2010-09-09",
-        "Description": f"Shiplane: service {service.name} of step {step.name}",
+        "Description": f"Shiplane: service {name} of step {step.name}",
         "Parameters": {
             "TaskDefinitionArn": {
                 "Type": "String",

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pydantic import BaseModel, Field
 
 from shiplane.domain.models import DeploymentUnit, Outcome, OutcomeStatus
+from shiplane.domain.naming import service_name
 from shiplane.errors import InvalidRequestError, StackBusyError, StackDeadError
 from shiplane.observability import logger
 from shiplane.ports import (
@@ -53,7 +54,7 @@ def deploy_stack(payload: object, deps: DeployDependencies) -> None:
     ctx = load_unit(unit, deps.config, deps.releases, deps.gateways)
     _clear_dead_state(ctx, deps)
 
-    template = render_service_stack(ctx.step, ctx.target)
+    template = render_service_stack(ctx.step, ctx.target, unit.tenant)
     parameters = {"TaskDefinitionArn": unit.task_definition_arn}
     tags = shiplane_tags(unit)
     wait = StackWait(
@@ -63,7 +64,7 @@ def deploy_stack(payload: object, deps: DeployDependencies) -> None:
         project=unit.project,
         target=unit.target,
         cluster=ctx.target.cluster,
-        service=ctx.step.service.name,
+        service=service_name(ctx.step.service.name, unit.tenant),
         task_definition_arn=unit.task_definition_arn,
     )
     deps.waits.put_wait(wait)

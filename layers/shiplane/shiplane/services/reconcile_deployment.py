@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from shiplane.domain.models import DeploymentUnit, Diagnosis, Outcome, OutcomeStatus
+from shiplane.domain.naming import service_name
 from shiplane.ports import (
     ConfigStore,
     DeploymentStore,
@@ -39,7 +40,7 @@ def reconcile_deployment(payload: object, deps: ReconcileDependencies) -> Outcom
         project=unit.project,
         target=unit.target,
         cluster=ctx.target.cluster,
-        service=ctx.step.service.name,
+        service=service_name(ctx.step.service.name, unit.tenant),
         task_definition_arn=unit.task_definition_arn or "",
     )
     stack = ctx.gateway.describe_stack(ctx.stack_name)
