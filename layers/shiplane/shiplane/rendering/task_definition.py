@@ -49,6 +49,10 @@ def render_task_definition(
                 f"(container {container.name!r} of step {step.name!r})",
                 field=f"steps.{step.name}.task.containers.{container.name}.image",
             )
+        given = (settings or {}).get(container.name) or ContainerSettings(
+            environment=[{"name": k, "value": v} for k, v in sorted(container.environment.items())],
+            command=list(container.command) if container.command else None,
+        )
         rendered: dict[str, Any] = {
             "name": container.name,
             "image": image.image,
@@ -57,17 +61,16 @@ def render_task_definition(
                 {"containerPort": p.container_port, "protocol": p.protocol}
                 for p in container.port_mappings
             ],
-            "environment": [
-                {"name": key, "value": value}
-                for key, value in sorted(container.environment.items())
-            ],
+            "environment": list(given.environment),
         }
+        if given.secrets:
+            rendered["secrets"] = list(given.secrets)
         if container.cpu is not None:
             rendered["cpu"] = container.cpu
         if container.memory is not None:
             rendered["memory"] = container.memory
-        if container.command:
-            rendered["command"] = list(container.command)
+        if given.command:
+            rendered["command"] = list(given.command)
         containers.append(rendered)
 
     definition: dict[str, Any] = {
