@@ -8,6 +8,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from functools import cache
 
+from shiplane.adapters.config_cache import InvocationConfig
 from shiplane.adapters.dynamodb import DynamoStore
 from shiplane.adapters.ecr import EcrRegistry
 from shiplane.adapters.stepfunctions import SfnTaskTokens
@@ -47,37 +48,46 @@ def tokens() -> SfnTaskTokens:
 def resolve_release() -> ResolveDependencies:
     s = store()
     return ResolveDependencies(
-        config=s, releases=s, deployments=s, registry=EcrRegistry(), now=utc_now
+        config=InvocationConfig(s), releases=s, deployments=s, registry=EcrRegistry(), now=utc_now
     )
 
 
 def register_task_definition() -> RegisterDependencies:
     s = store()
-    return RegisterDependencies(config=s, releases=s, deployments=s, gateways=gateways())
+    return RegisterDependencies(
+        config=InvocationConfig(s), releases=s, deployments=s, gateways=gateways()
+    )
 
 
 def deploy_stack() -> DeployDependencies:
     s = store()
     return DeployDependencies(
-        config=s, releases=s, deployments=s, waits=s, gateways=gateways(), tokens=tokens()
+        config=InvocationConfig(s),
+        releases=s,
+        deployments=s,
+        waits=s,
+        gateways=gateways(),
+        tokens=tokens(),
     )
 
 
 def deployment_events() -> EventsDependencies:
     s = store()
     return EventsDependencies(
-        config=s, deployments=s, waits=s, gateways=gateways(), tokens=tokens()
+        config=InvocationConfig(s), deployments=s, waits=s, gateways=gateways(), tokens=tokens()
     )
 
 
 def reconcile_deployment() -> ReconcileDependencies:
     s = store()
-    return ReconcileDependencies(config=s, releases=s, deployments=s, waits=s, gateways=gateways())
+    return ReconcileDependencies(
+        config=InvocationConfig(s), releases=s, deployments=s, waits=s, gateways=gateways()
+    )
 
 
 def gate_promotion() -> GateDependencies:
     s = store()
-    return GateDependencies(config=s, releases=s, deployments=s, now=utc_now)
+    return GateDependencies(config=InvocationConfig(s), releases=s, deployments=s, now=utc_now)
 
 
 def slots() -> SlotDependencies:
@@ -97,4 +107,4 @@ def approvals() -> ApprovalDependencies:
 
 def retention() -> RetentionDependencies:
     s = store()
-    return RetentionDependencies(config=s, releases=s, deployments=s)
+    return RetentionDependencies(config=InvocationConfig(s), releases=s, deployments=s)

@@ -223,7 +223,11 @@ class DynamoStore:
 
     def delete_release(self, project: str, version: str) -> None:
         self._call("delete_item", Key=_item(keys.release(project, version), {}))
-        for item in list(self._query(keys.project_partition(project), keys.claim_prefix(version))):
+        markers = [
+            *self._query(keys.project_partition(project), keys.claim_prefix(version)),
+            *self._query(keys.project_partition(project), keys.success_prefix(version)),
+        ]
+        for item in markers:
             self._call(
                 "delete_item",
                 Key=_item({"pk": keys.project_partition(project), "sk": item["_sk"]}, {}),
@@ -374,6 +378,10 @@ class DynamoStore:
             }
             key = keys.current(deployment.project, deployment.environment, deployment.tenant)
             writes.append({"Put": {"Item": _item(key, current)}})
+            done = keys.success(
+                deployment.project, deployment.release, deployment.environment, deployment.tenant
+            )
+            writes.append({"Put": {"Item": _item(done, {"deployment_id": deployment.id})}})
         return self._transact(writes)
 
     def get_current(self, project: str, environment: str, tenant: str) -> dict[str, Any] | None:
@@ -396,25 +404,20 @@ class DynamoStore:
             if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
                 raise
 
-    def _release_deployments(self, project: str, release: str, tenant: str) -> list[Deployment]:
-        return [
-            d for d in self.list_deployments(project) if d.release == release and d.tenant == tenant
-        ]
+    def _environments_under(self, project: str, prefix: str, tenant: str) -> set[str]:
+        """Environments of `<KIND>#<release>#<environment>#<tenant>` items for one tenant."""
+        found = set()
+        for item in self._query(keys.project_partition(project), prefix):
+            _, _, environment, item_tenant = item["_sk"].split("#", 3)
+            if item_tenant == tenant:
+                found.add(environment)
+        return found
 
     def succeeded_environments(self, project: str, release: str, tenant: str) -> set[str]:
-        return {
-            d.environment
-            for d in self._release_deployments(project, release, tenant)
-            if d.status is DeploymentStatus.SUCCEEDED
-        }
+        return self._environments_under(project, keys.success_prefix(release), tenant)
 
     def claimed_environments(self, project: str, release: str, tenant: str) -> set[str]:
-        claimed = set()
-        for item in self._query(keys.project_partition(project), keys.claim_prefix(release)):
-            _, _, environment, claim_tenant = item["_sk"].split("#", 3)
-            if claim_tenant == tenant:
-                claimed.add(environment)
-        return claimed
+        return self._environments_under(project, keys.claim_prefix(release), tenant)
 
     # ------------------------------------------------------------------ waits
 

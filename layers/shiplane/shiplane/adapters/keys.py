@@ -95,3 +95,15 @@ def approval(project: str, deployment_id: str) -> dict[str, str]:
 
 
 APPROVAL_PREFIX = "APPROVAL#"
+
+
+def success(project: str, release_version: str, environment: str, tenant: str) -> dict[str, str]:
+    """A release succeeded in an environment for a tenant: what the lifecycle reads."""
+    return {
+        "pk": project_partition(project),
+        "sk": f"SUCCESS#{release_version}#{environment}#{tenant}",
+    }
+
+
+def success_prefix(release_version: str) -> str:
+    return f"SUCCESS#{release_version}#"

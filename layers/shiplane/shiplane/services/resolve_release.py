@@ -99,7 +99,6 @@ def _image_pushed(event: EcrPushEvent, execution: str, deps: ResolveDependencies
     trigger = TriggeredBy(kind=TriggerKind.ECR_PUSH, by=f"{repository}:{tag} ({execution})")
     result = ResolveResult()
     notes: list[str] = []
-    world = World.load(deps.config)
     for name in projects:
         project = deps.config.get_project(name)
         if repository not in project.repositories:
@@ -113,7 +112,7 @@ def _image_pushed(event: EcrPushEvent, execution: str, deps: ResolveDependencies
             notes.append(f"{name}: no channel accepts {tag!r} ({why})")
             continue
         outcome = _release_for_push(
-            project, channel, registry, repository, tag, digest, trigger, world, deps
+            project, channel, registry, repository, tag, digest, trigger, deps
         )
         if outcome is None:
             continue
@@ -151,7 +150,6 @@ def _release_for_push(
     tag: str,
     digest: str,
     trigger: TriggeredBy,
-    world: World,
     deps: ResolveDependencies,
 ) -> tuple[ReleaseRef, list[DeploymentTask]] | None:
     version = tag
@@ -204,6 +202,7 @@ def _release_for_push(
         created_by=trigger,
     )
     phases = phases_for(deps.config, release)
+    world = World.load(deps.config)
     check_release_variables(project, release, phases, world)
     release = release.model_copy(
         update={"sequence": deps.releases.next_release_sequence(project.name)}
