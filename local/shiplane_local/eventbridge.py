@@ -76,6 +76,8 @@ class EventDelivery:
         def send_to_targets(rule: Rule, original_event: Any, transform_input: bool = True) -> None:
             if rule.state != "ENABLED" or not rule.event_pattern.matches_event(original_event):
                 return
+            if rule.scheduled_expression and not rule.event_pattern.dump():
+                return  # a schedule-only rule matches no event (moto's empty pattern matches all)
             others = [t for t in rule.targets if parse_arn(t["Arn"]).service not in _OURS]
             if others:
                 shallow = copy.copy(rule)

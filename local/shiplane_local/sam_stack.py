@@ -23,7 +23,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from moto.core.responses import EmptyResult
 from moto.stepfunctions.models import StateMachine
+from moto.stepfunctions.responses import StepFunctionResponse
 from moto.stepfunctions.responses import get_backend as stepfunctions_backend
 from moto.stepfunctions.utils import cfn_to_api_tags
 from samtranslator.translator.transform import transform
@@ -287,6 +289,17 @@ class StateMachinePatch:
         self._patches.replace(StateMachine, "create_from_cloudformation_json", classmethod(create))
         self._patches.replace(StateMachine, "update_from_cloudformation_json", classmethod(update))
         self._patches.replace(StateMachine, "delete_from_cloudformation_json", classmethod(delete))
+
+        def send_task_failure(response: StepFunctionResponse) -> Any:
+            # moto 5.2.5's server drops `cause`: the state machine would catch "None".
+            response.stepfunction_backend.send_task_failure(
+                response._get_param("taskToken"),
+                error=response._get_param("error"),
+                cause=response._get_param("cause"),
+            )
+            return EmptyResult()
+
+        self._patches.replace(StepFunctionResponse, "send_task_failure", send_task_failure)
 
     def uninstall(self) -> None:
         self._patches.undo()

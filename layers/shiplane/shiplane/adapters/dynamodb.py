@@ -257,13 +257,16 @@ class DynamoStore:
     ) -> list[dict[str, Any]]:
         writes: list[dict[str, Any]] = []
         for deployment, claim in zip(deployments, claims, strict=True):
+            body = deployment.model_dump(mode="json")
+            # Unset timestamps stay absent: `if_not_exists(started_at, ...)` treats a NULL
+            # attribute as existing and would never record the start.
+            for unset in ("started_at", "finished_at"):
+                if body.get(unset) is None:
+                    body.pop(unset, None)
             writes.append(
                 {
                     "Put": {
-                        "Item": _item(
-                            keys.deployment(deployment.project, deployment.id),
-                            deployment.model_dump(mode="json"),
-                        ),
+                        "Item": _item(keys.deployment(deployment.project, deployment.id), body),
                         "ConditionExpression": "attribute_not_exists(pk)",
                     }
                 }
