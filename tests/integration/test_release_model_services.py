@@ -399,3 +399,40 @@ def test_retention_keeps_n_releases_and_never_what_runs_or_its_rollback_target(
     assert sorted(r.version for r in store.list_releases("web")) == ["1.1.0", "1.4.0", "1.5.0"]
     assert result.deleted == {"web": ["1.3.0", "1.2.0"]}
     assert result.protected["web"] == ["1.1.0", "1.4.0", "1.5.0"]
+
+
+def test_a_newer_release_waiting_in_the_queue_supersedes_an_older_one(
+    store: DynamoStore, clock: Any
+) -> None:
+    pipeline = pipeline_for(store, clock, demo_configuration())
+    running = pipeline.resolve(ecr_push("web", "1.0.0", digest(1)))["deployments"][0]
+    # 1.2.0's event reaches Shiplane before 1.1.0's: creation order is not version order
+    newest = pipeline.resolve(ecr_push("web", "1.2.0", digest(3)))["deployments"][0]
+    older = pipeline.resolve(ecr_push("web", "1.1.0", digest(2)))["deployments"][0]
+    _, granted = pipeline.acquire(running)
+    newest_token, _ = pipeline.acquire(newest)
+    older_token, skipped = pipeline.acquire(older)
+    assert skipped == {"superseded_by": "1.2.0"}, "an older arrival behind a newer one is skipped"
+    assert pipeline.tokens.succeeded.get(newest_token) is None
+
+    pipeline.record(running, slot=granted, results=pipeline.run_units(running))
+    assert pipeline.tokens.succeeded[newest_token] == {"granted": True}
+    assert pipeline.tokens.succeeded[older_token] == {"superseded_by": "1.2.0"}
+
+
+def test_an_older_queued_release_is_skipped_when_the_slot_frees_if_a_newer_one_waits(
+    store: DynamoStore, clock: Any
+) -> None:
+    pipeline = pipeline_for(store, clock, demo_configuration())
+    running = pipeline.resolve(ecr_push("web", "1.0.0", digest(1)))["deployments"][0]
+    older = pipeline.resolve(ecr_push("web", "1.1.0", digest(2)))["deployments"][0]
+    newest = pipeline.resolve(ecr_push("web", "1.2.0", digest(3)))["deployments"][0]
+    _, granted = pipeline.acquire(running)
+    older_token, queued = pipeline.acquire(older)
+    newest_token, _ = pipeline.acquire(newest)
+    assert queued is None
+
+    pipeline.record(running, slot=granted, results=pipeline.run_units(running))
+    assert pipeline.tokens.succeeded[older_token] == {"superseded_by": "1.2.0"}
+    assert pipeline.tokens.succeeded[newest_token] == {"granted": True}
+    assert store.slot_holder("web", "dev", "untenanted") == newest["deployment_id"]

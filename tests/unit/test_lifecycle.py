@@ -291,3 +291,30 @@ def test_check_deployable_matches_reference(situation: tuple) -> None:
             with pytest.raises(LifecycleViolationError) as caught:
                 check_deployable(phases, entry.environment, succeeded)
             assert repr(first_incomplete.name) in str(caught.value)
+
+
+def test_release_order_is_by_version_then_by_creation() -> None:
+    from datetime import UTC, datetime
+
+    from shiplane.domain.models import Release, TriggeredBy, TriggerKind
+    from shiplane.domain.ordering import is_newer
+
+    def release(version: str, sequence: int) -> Release:
+        return Release(
+            project="web",
+            version=version,
+            sequence=sequence,
+            images={},
+            process=[],
+            lifecycle="default",
+            created_at=datetime(2026, 1, 1, tzinfo=UTC),
+            created_by=TriggeredBy(kind=TriggerKind.ECR_PUSH),
+        )
+
+    # 2.0.9 created before 2.0.7 (events arrive out of order) is still the newer one
+    assert is_newer(release("2.0.9", 3), release("2.0.7", 9))
+    assert not is_newer(release("2.0.7", 9), release("2.0.9", 3))
+    assert is_newer(release("1.0.0", 2), release("1.0.0-rc.1", 5))
+    # tags that are not versions fall back to creation order
+    assert is_newer(release("main-abc", 4), release("main-def", 3))
+    assert is_newer(release("latest", 7), release("1.0.0", 6))

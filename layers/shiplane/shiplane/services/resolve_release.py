@@ -22,6 +22,7 @@ from shiplane.domain.models import (
     TriggerKind,
 )
 from shiplane.domain.naming import requested_deployment_id
+from shiplane.domain.ordering import is_newer
 from shiplane.domain.requests import (
     DeployAction,
     EcrPushEvent,
@@ -304,6 +305,6 @@ def _mode(release: Release, action: DeployAction, deps: ResolveDependencies) -> 
     if current["release"] == release.version:
         return DeploymentMode.REDEPLOY
     current_release = deps.releases.get_release(release.project, current["release"])
-    if current_release is not None and current_release.sequence > release.sequence:
+    if current_release is not None and is_newer(current_release, release):
         return DeploymentMode.ROLLBACK
     return DeploymentMode.DEPLOY
