@@ -258,11 +258,8 @@ def test_ten_pushes_within_one_second_give_ten_releases_and_an_orderly_queue(
             "no deployment was skipped as superseded: every one of the ten releases was "
             "deployed, one after the other, to dev and then to test"
         )
-    if order[-1] != tags[-1]:
-        problems.append(
-            f"the last push ({tags[-1]}) is not the newest release: sequences follow the "
-            f"arrival order at Resolve Release, {order}"
-        )
+    # Creation order is the order the push events reached Shiplane (EventBridge does not
+    # keep order); "newest" is by version, so the last push must win whatever the order.
     for environment in ("dev", "test"):
         current = w.store.get_current(w.project, environment, "untenanted")
         if w.running_image(environment) != w.image(digests[-1]):
