@@ -19,6 +19,8 @@ STATUS_STYLE = {
     DeploymentStatus.DEPLOYING: "cyan",
     DeploymentStatus.SUCCEEDED: "green",
     DeploymentStatus.FAILED: "bold red",
+    DeploymentStatus.REJECTED: "magenta",
+    DeploymentStatus.SKIPPED: "dim",
 }
 
 
@@ -65,9 +67,9 @@ def status_table(store: DynamoStore, project: str) -> Table:
     for column in ("environment", "release", "status", "task definition", "reason"):
         table.add_column(column, overflow="fold")
     for row in status_rows(store, project):
-        style = STATUS_STYLE.get(DeploymentStatus(row["status"].split()[0]), "")
+        style = STATUS_STYLE[DeploymentStatus(row["status"].split()[0])]
         table.add_row(
-            row["environment"],
+            row["environment"] + ("" if row["tenant"] == "untenanted" else f"/{row['tenant']}"),
             row["release"],
             f"[{style}]{row['status']}[/]",
             row["task_definition"],

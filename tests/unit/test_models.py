@@ -270,3 +270,10 @@ def test_target_network_ids_must_look_like_aws_ids() -> None:
         Target.model_validate(
             base | {"subnets": ["subnet-0123456789abcdef0"], "security_groups": ["sg-x"]}
         )
+
+
+def test_every_deployment_status_has_a_style_on_the_dashboard_table() -> None:
+    from shiplane.domain.models import DeploymentStatus
+    from shiplane_local.views import STATUS_STYLE
+
+    assert set(STATUS_STYLE) == set(DeploymentStatus)
