@@ -277,3 +277,70 @@ def test_every_deployment_status_has_a_style_on_the_dashboard_table() -> None:
     from shiplane_local.views import STATUS_STYLE
 
     assert set(STATUS_STYLE) == set(DeploymentStatus)
+
+
+def _tenant(name: str, *tags: str, **projects: list[str]) -> Any:
+    from shiplane.domain.models import Tenant
+
+    return Tenant(name=name, tags=list(tags), projects=projects)
+
+
+def test_tenant_tag_filters_or_within_a_set_and_across_sets() -> None:
+    from shiplane.domain.tenants import tags_match
+
+    assert tags_match(["Tier/Gold", "Tier/Silver"], ["Tier/Silver"])
+    assert tags_match(["Tier/Gold", "Region/EU"], ["Tier/Gold", "Region/EU", "X/Y"])
+    assert not tags_match(["Tier/Gold", "Region/EU"], ["Tier/Gold", "Region/US"])
+    assert tags_match([], ["Anything/At-all"])
+
+
+def test_targets_serve_tenants_by_mode_name_and_tag() -> None:
+    from shiplane.domain.models import Target
+    from shiplane.domain.tenants import target_serves
+
+    base = {
+        "name": "t",
+        "environments": ["dev"],
+        "roles": ["web"],
+        "region": "us-east-1",
+        "cluster": "c",
+        "deploy_role_arn": "arn:aws:iam::123456789012:role/shiplane-deploy",
+        "subnets": ["subnet-0123456789abcdef0"],
+    }
+    gold = _tenant("acme", "Tier/Gold")
+    silver = _tenant("globex", "Tier/Silver")
+    untenanted = Target.model_validate(base)
+    both = Target.model_validate(base | {"tenanted_mode": "both"})
+    by_tag = Target.model_validate(
+        base | {"tenanted_mode": "tenanted", "tenant_tags": ["Tier/Gold"]}
+    )
+    by_name = Target.model_validate(base | {"tenanted_mode": "tenanted", "tenants": ["globex"]})
+    assert target_serves(untenanted, None) and not target_serves(untenanted, gold)
+    assert target_serves(both, None) and target_serves(both, gold)
+    assert target_serves(by_tag, gold) and not target_serves(by_tag, silver)
+    assert not target_serves(by_tag, None)
+    assert target_serves(by_name, silver) and not target_serves(by_name, gold)
+
+
+def test_deployment_tenants_follow_project_mode_connections_and_channel_filter() -> None:
+    from shiplane.domain.models import Channel, Project
+    from shiplane.domain.tenants import deployment_tenants
+
+    project = Project.model_validate(
+        {
+            "name": "web",
+            "lifecycle": "default",
+            "tenanted_mode": "both",
+            "steps": demo_configuration()["projects"][0]["steps"],
+        }
+    )
+    tenants = [
+        _tenant("acme", "Tier/Gold", web=["dev", "prod"]),
+        _tenant("globex", "Tier/Silver", web=["dev"]),
+        _tenant("initech", "Tier/Gold", other=["dev"]),
+    ]
+    everyone = Channel(name="default")
+    gold_only = Channel(name="hotfix", tenant_tags=["Tier/Gold"])
+    assert deployment_tenants(project, everyone, tenants, "dev") == ["untenanted", "acme", "globex"]
+    assert deployment_tenants(project, gold_only, tenants, "dev") == ["untenanted", "acme"]
+    assert deployment_tenants(project, everyone, tenants, "prod") == ["untenanted", "acme"]
