@@ -76,6 +76,28 @@ class DynamoStore:
                 raise ThrottledError(f"DynamoDB {operation} throttled") from exc
             raise
 
+    def _conditional(self, operation: str, **kwargs: Any) -> bool:
+        """A write guarded by a condition: False when the condition did not hold."""
+        try:
+            self._call(operation, **kwargs)
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+    def _next(self, key: dict[str, str]) -> int:
+        """An atomic counter: 1, 2, 3… per key."""
+        response = self._call(
+            "update_item",
+            Key=_item(key, {}),
+            UpdateExpression="ADD #n :one",
+            ExpressionAttributeNames={"#n": "value"},
+            ExpressionAttributeValues={":one": {"N": "1"}},
+            ReturnValues="UPDATED_NEW",
+        )
+        return int(response["Attributes"]["value"]["N"])
+
     def _get(self, key: dict[str, str]) -> dict[str, Any] | None:
         response = self._call("get_item", Key=_item(key, {}), ConsistentRead=True)
         item = response.get("Item")
@@ -193,15 +215,7 @@ class DynamoStore:
         return sorted(releases, key=lambda r: r.created_at)
 
     def next_release_sequence(self, project: str) -> int:
-        response = self._call(
-            "update_item",
-            Key=_item(keys.release_sequence(project), {}),
-            UpdateExpression="ADD #n :one",
-            ExpressionAttributeNames={"#n": "value"},
-            ExpressionAttributeValues={":one": {"N": "1"}},
-            ReturnValues="UPDATED_NEW",
-        )
-        return int(response["Attributes"]["value"]["N"])
+        return self._next(keys.release_sequence(project))
 
     def update_release_variables(
         self, project: str, version: str, variables: Sequence[Variable]
@@ -325,19 +339,15 @@ class DynamoStore:
             names[f"#{name}"] = name
             values[f":{name}"] = value
             sets.append(f"#{name}.#t = :{name}")
-        try:
-            self._call(
-                "update_item",
-                Key=_item(keys.deployment(project, deployment_id), {}),
-                UpdateExpression="SET " + ", ".join(sets),
-                ConditionExpression="#status IN (:queued, :deploying)",
-                ExpressionAttributeNames=names,
-                ExpressionAttributeValues={k: _serializer.serialize(v) for k, v in values.items()},
-            )
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                return  # already finished: a late retry must not reopen it
-            raise
+        # Condition: a finished deployment is never reopened by a late retry.
+        self._conditional(
+            "update_item",
+            Key=_item(keys.deployment(project, deployment_id), {}),
+            UpdateExpression="SET " + ", ".join(sets),
+            ConditionExpression="#status IN (:queued, :deploying)",
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues={k: _serializer.serialize(v) for k, v in values.items()},
+        )
 
     def finish_deployment(
         self,
@@ -392,20 +402,13 @@ class DynamoStore:
 
     def add_timeline(self, project: str, deployment_id: str, message: str) -> None:
         entry = {"at": _now(), "message": message}
-        try:
-            self._call(
-                "update_item",
-                Key=_item(keys.deployment(project, deployment_id), {}),
-                UpdateExpression="SET timeline = list_append(if_not_exists(timeline, :empty), :e)",
-                ConditionExpression="attribute_exists(pk)",
-                ExpressionAttributeValues={
-                    ":e": _serializer.serialize([entry]),
-                    ":empty": {"L": []},
-                },
-            )
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
-                raise
+        self._conditional(
+            "update_item",
+            Key=_item(keys.deployment(project, deployment_id), {}),
+            UpdateExpression="SET timeline = list_append(if_not_exists(timeline, :empty), :e)",
+            ConditionExpression="attribute_exists(pk)",
+            ExpressionAttributeValues={":e": _serializer.serialize([entry]), ":empty": {"L": []}},
+        )
 
     def _environments_under(self, project: str, prefix: str, tenant: str) -> set[str]:
         """Environments of `<KIND>#<release>#<environment>#<tenant>` items for one tenant."""
@@ -476,54 +479,36 @@ class DynamoStore:
         extra_values: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> bool:
-        try:
-            self._call(
-                operation,
-                Key=_item(keys.stack_wait(stack_key), {}),
-                ConditionExpression="task_token = :token",
-                ExpressionAttributeValues={":token": {"S": task_token}} | (extra_values or {}),
-                **kwargs,
-            )
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                return False
-            raise
-        return True
+        return self._conditional(
+            operation,
+            Key=_item(keys.stack_wait(stack_key), {}),
+            ConditionExpression="task_token = :token",
+            ExpressionAttributeValues={":token": {"S": task_token}} | (extra_values or {}),
+            **kwargs,
+        )
 
     # ------------------------------------------------------------------ slots and queues
 
     def try_acquire_slot(
         self, project: str, environment: str, tenant: str, deployment_id: str
     ) -> bool:
-        try:
-            self._call(
-                "put_item",
-                Item=_item(
-                    keys.slot(project, environment, tenant),
-                    {"holder": deployment_id, "acquired_at": _now()},
-                ),
-                ConditionExpression="attribute_not_exists(pk) OR holder = :me",
-                ExpressionAttributeValues={":me": {"S": deployment_id}},
-            )
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                return False
-            raise
-        return True
+        return self._conditional(
+            "put_item",
+            Item=_item(
+                keys.slot(project, environment, tenant),
+                {"holder": deployment_id, "acquired_at": _now()},
+            ),
+            ConditionExpression="attribute_not_exists(pk) OR holder = :me",
+            ExpressionAttributeValues={":me": {"S": deployment_id}},
+        )
 
     def release_slot(self, project: str, environment: str, tenant: str, deployment_id: str) -> bool:
-        try:
-            self._call(
-                "delete_item",
-                Key=_item(keys.slot(project, environment, tenant), {}),
-                ConditionExpression="holder = :me",
-                ExpressionAttributeValues={":me": {"S": deployment_id}},
-            )
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                return False
-            raise
-        return True
+        return self._conditional(
+            "delete_item",
+            Key=_item(keys.slot(project, environment, tenant), {}),
+            ConditionExpression="holder = :me",
+            ExpressionAttributeValues={":me": {"S": deployment_id}},
+        )
 
     def slot_holder(self, project: str, environment: str, tenant: str) -> str | None:
         item = self._get(keys.slot(project, environment, tenant))
@@ -532,15 +517,7 @@ class DynamoStore:
     def enqueue(
         self, project: str, environment: str, tenant: str, deployment_id: str, task_token: str
     ) -> str:
-        response = self._call(
-            "update_item",
-            Key=_item(keys.queue_sequence(project, environment, tenant), {}),
-            UpdateExpression="ADD #n :one",
-            ExpressionAttributeNames={"#n": "value"},
-            ExpressionAttributeValues={":one": {"N": "1"}},
-            ReturnValues="UPDATED_NEW",
-        )
-        arrival = int(response["Attributes"]["value"]["N"])
+        arrival = self._next(keys.queue_sequence(project, environment, tenant))
         key = keys.queue_entry(project, environment, tenant, arrival, deployment_id)
         body = {"deployment_id": deployment_id, "task_token": task_token, "queued_at": _now()}
         self._call("put_item", Item=_item(key, body))
