@@ -117,13 +117,114 @@ class Target(Model):
         return self.deploy_role_arn.split(":")[4]
 
 
+# Fargate's task sizes: cpu units -> the memory (MiB) each allows.
+FARGATE_MEMORY: dict[int, tuple[int, ...]] = {
+    256: (512, 1024, 2048),
+    512: tuple(range(1024, 4096 + 1, 1024)),
+    1024: tuple(range(2048, 8192 + 1, 1024)),
+    2048: tuple(range(4096, 16384 + 1, 1024)),
+    4096: tuple(range(8192, 30720 + 1, 1024)),
+    8192: tuple(range(16384, 61440 + 1, 4096)),
+    16384: tuple(range(32768, 122880 + 1, 8192)),
+}
+SECRET_ARN_PATTERN = (
+    r"^arn:aws[a-z-]*:(ssm:[a-z0-9-]+:[0-9]{12}:parameter/.+"
+    r"|secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:.+)$"
+)
+SecretArn = Annotated[
+    str, Field(pattern=SECRET_ARN_PATTERN, description="SSM parameter or Secrets Manager ARN")
+]
+CONTAINER_NAME_PATTERN = r"^[A-Za-z0-9_-]{1,255}$"
+TARGET_GROUP_ARN_PATTERN = (
+    r"^arn:aws[a-z-]*:elasticloadbalancing:[a-z0-9-]+:[0-9]{12}:"
+    r"targetgroup/[A-Za-z0-9-]+/[0-9a-f]+$"
+)
+RESERVED_TAG_PREFIXES = ("shiplane:", "aws:")
+
+
 class PortMapping(Model):
     container_port: int = Field(ge=1, le=65535)
     protocol: Literal["tcp", "udp"] = "tcp"
+    name: str | None = Field(default=None, pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")
+    app_protocol: Literal["http", "http2", "grpc"] | None = None
+
+
+class HealthCheck(Model):
+    command: list[str] = Field(min_length=2, description='["CMD", ...] or ["CMD-SHELL", "..."]')
+    interval: int = Field(default=30, ge=5, le=300, description="seconds")
+    timeout: int = Field(default=5, ge=2, le=120, description="seconds")
+    retries: int = Field(default=3, ge=1, le=10)
+    start_period: int = Field(default=0, ge=0, le=300, description="seconds")
+
+    @field_validator("command")
+    @classmethod
+    def _runs_something(cls, value: list[str]) -> list[str]:
+        if value[0] not in ("CMD", "CMD-SHELL"):
+            raise ValueError(
+                f"health_check.command must start with 'CMD' or 'CMD-SHELL', not {value[0]!r}"
+            )
+        return value
+
+
+class DependencyCondition(StrEnum):
+    START = "START"
+    COMPLETE = "COMPLETE"
+    SUCCESS = "SUCCESS"
+    HEALTHY = "HEALTHY"
+
+
+class ContainerDependency(Model):
+    container_name: str = Field(pattern=CONTAINER_NAME_PATTERN)
+    condition: DependencyCondition = DependencyCondition.START
+
+
+class LogConfiguration(Model):
+    """An explicit log configuration (replaces the automatic CloudWatch one)."""
+
+    log_driver: Literal["awslogs", "splunk", "awsfirelens"]
+    options: dict[str, str] = Field(default_factory=dict)
+    secret_options: dict[str, SecretArn] = Field(default_factory=dict)
+
+
+class Ulimit(Model):
+    name: Literal[
+        "core",
+        "cpu",
+        "data",
+        "fsize",
+        "locks",
+        "memlock",
+        "msgqueue",
+        "nice",
+        "nofile",
+        "nproc",
+        "rss",
+        "rtprio",
+        "rttime",
+        "sigpending",
+        "stack",
+    ]
+    soft_limit: int = Field(ge=0)
+    hard_limit: int = Field(ge=0)
+
+    @model_validator(mode="after")
+    def _soft_below_hard(self) -> Ulimit:
+        if self.soft_limit > self.hard_limit:
+            raise ValueError(
+                f"ulimits.{self.name}: soft_limit {self.soft_limit} exceeds "
+                f"hard_limit {self.hard_limit}"
+            )
+        return self
+
+
+class MountPoint(Model):
+    source_volume: str = Field(min_length=1, max_length=255)
+    container_path: str = Field(pattern=r"^/.*")
+    read_only: bool = False
 
 
 class Container(Model):
-    name: str = Field(pattern=r"^[A-Za-z0-9_-]{1,255}$")
+    name: str = Field(pattern=CONTAINER_NAME_PATTERN)
     image: str = Field(
         min_length=2,
         max_length=256,
@@ -131,10 +232,24 @@ class Container(Model):
     )
     essential: bool = True
     cpu: int | None = Field(default=None, ge=0)
-    memory: int | None = Field(default=None, ge=4)
+    memory: int | None = Field(default=None, ge=6, description="hard limit, MiB")
+    memory_reservation: int | None = Field(default=None, ge=6, description="soft limit, MiB")
     port_mappings: list[PortMapping] = Field(default_factory=list)
     environment: dict[str, str] = Field(default_factory=dict)
+    secrets: dict[str, SecretArn] = Field(
+        default_factory=dict, description="variable name -> SSM / Secrets Manager ARN"
+    )
+    health_check: HealthCheck | None = None
     command: list[str] | None = None
+    entry_point: list[str] | None = None
+    working_directory: str | None = Field(default=None, pattern=r"^/.*")
+    depends_on: list[ContainerDependency] = Field(default_factory=list)
+    log_configuration: LogConfiguration | None = Field(
+        default=None, description="explicit logging; without it, the task's `logging` applies"
+    )
+    readonly_root_filesystem: bool | None = None
+    ulimits: list[Ulimit] = Field(default_factory=list)
+    mount_points: list[MountPoint] = Field(default_factory=list)
 
     @field_validator("image")
     @classmethod
@@ -146,15 +261,117 @@ class Container(Model):
             )
         return value
 
+    @model_validator(mode="after")
+    def _consistent(self) -> Container:
+        where = f"container {self.name!r}"
+        both = sorted(set(self.environment) & set(self.secrets))
+        if both:
+            raise ValueError(
+                f"{where}: {', '.join(both)} given in both environment and secrets: a secret "
+                "never travels as plain environment"
+            )
+        if self.memory and self.memory_reservation and self.memory_reservation > self.memory:
+            raise ValueError(
+                f"{where}: memory_reservation {self.memory_reservation} exceeds memory "
+                f"{self.memory}"
+            )
+        ports = [(p.container_port, p.protocol) for p in self.port_mappings]
+        repeated = sorted(
+            {f"{port}/{proto}" for port, proto in ports if ports.count((port, proto)) > 1}
+        )
+        if repeated:
+            raise ValueError(f"{where}: port_mappings repeat {', '.join(repeated)}")
+        limits = [u.name for u in self.ulimits]
+        if len(set(limits)) != len(limits):
+            raise ValueError(f"{where}: ulimits name the same limit more than once")
+        paths = [m.container_path for m in self.mount_points]
+        if len(set(paths)) != len(paths):
+            raise ValueError(f"{where}: mount_points use the same container_path twice")
+        return self
+
+    @property
+    def uses_secrets(self) -> bool:
+        return bool(
+            self.secrets or (self.log_configuration and self.log_configuration.secret_options)
+        )
+
+
+class EfsVolume(Model):
+    file_system_id: str = Field(pattern=r"^fs-[0-9a-f]{8}([0-9a-f]{9})?$")
+    root_directory: str = Field(default="/", pattern=r"^/.*")
+    transit_encryption: bool = True
+    transit_encryption_port: int | None = Field(default=None, ge=1, le=65535)
+    access_point_id: str | None = Field(default=None, pattern=r"^fsap-[0-9a-f]{8}([0-9a-f]{9})?$")
+    iam_authorization: bool = False
+
+    @model_validator(mode="after")
+    def _efs_rules(self) -> EfsVolume:
+        # ECS's own rules, checked here so they fail before anything is registered.
+        if self.access_point_id and self.root_directory != "/":
+            raise ValueError(
+                "efs.root_directory must be '/' (or omitted) with an access_point_id: "
+                "the access point sets the directory"
+            )
+        if (self.access_point_id or self.iam_authorization) and not self.transit_encryption:
+            raise ValueError(
+                "efs.transit_encryption must be on with an access_point_id or iam_authorization"
+            )
+        if self.transit_encryption_port and not self.transit_encryption:
+            raise ValueError("efs.transit_encryption_port needs efs.transit_encryption")
+        return self
+
+
+class Volume(Model):
+    """A task volume: EFS, or (without `efs`) task-scoped storage shared by its containers."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_-]{1,255}$")
+    efs: EfsVolume | None = None
+
+
+class LoggingSpec(Model):
+    """Automatic logging: every container without an explicit `log_configuration` logs
+    with awslogs to `/shiplane/{project}/{environment}`, a log group the service stack owns.
+    Off by default (ECS needs the task execution role to write the logs)."""
+
+    mode: Literal["automatic", "none"] = "none"
+    retention_days: Literal[
+        1,
+        3,
+        5,
+        7,
+        14,
+        30,
+        60,
+        90,
+        120,
+        150,
+        180,
+        365,
+        400,
+        545,
+        731,
+        1096,
+        1827,
+        2192,
+        2557,
+        2922,
+        3288,
+        3653,
+    ] = 30
+
 
 class TaskSpec(Model):
     family: str = Field(pattern=r"^[A-Za-z0-9_-]{1,200}$")
     cpu: int = Field(default=256)
     memory: int = Field(default=512)
     cpu_architecture: Literal["X86_64", "ARM64"] = "X86_64"
+    operating_system_family: Literal["LINUX"] = "LINUX"
     task_role_arn: str | None = Field(default=None, pattern=ROLE_ARN_PATTERN)
     execution_role_arn: str | None = Field(default=None, pattern=ROLE_ARN_PATTERN)
     containers: list[Container] = Field(min_length=1, max_length=10)
+    volumes: list[Volume] = Field(default_factory=list)
+    logging: LoggingSpec = Field(default_factory=LoggingSpec)
+    tags: dict[str, str] = Field(default_factory=dict, description="added to Shiplane's own")
 
     @model_validator(mode="after")
     def _unique_containers(self) -> TaskSpec:
@@ -164,6 +381,149 @@ class TaskSpec(Model):
             raise ValueError(f"container name(s) used more than once: {', '.join(duplicates)}")
         return self
 
+    @model_validator(mode="after")
+    def _fargate_size(self) -> TaskSpec:
+        valid = FARGATE_MEMORY.get(self.cpu)
+        if valid is None:
+            raise ValueError(
+                f"task.cpu={self.cpu} is not a Fargate size: use one of "
+                f"{', '.join(str(c) for c in FARGATE_MEMORY)}"
+            )
+        if self.memory not in valid:
+            raise ValueError(
+                f"task.cpu={self.cpu} with task.memory={self.memory} is not a Fargate "
+                f"combination: with cpu {self.cpu}, memory is one of "
+                f"{', '.join(str(m) for m in valid)}"
+            )
+        cpu = sum(c.cpu or 0 for c in self.containers)
+        if cpu > self.cpu:
+            raise ValueError(f"the containers' cpu ({cpu}) exceeds task.cpu ({self.cpu})")
+        memory = sum(c.memory or c.memory_reservation or 0 for c in self.containers)
+        if memory > self.memory:
+            raise ValueError(
+                f"the containers' memory ({memory} MiB) exceeds task.memory ({self.memory})"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _references(self) -> TaskSpec:
+        by_name = {c.name: c for c in self.containers}
+        volumes = [v.name for v in self.volumes]
+        repeated = sorted({v for v in volumes if volumes.count(v) > 1})
+        if repeated:
+            raise ValueError(f"task.volumes: name(s) used more than once: {', '.join(repeated)}")
+        seen_ports: dict[tuple[int, str], str] = {}
+        for container in self.containers:
+            where = f"containers.{container.name}"
+            for mount in container.mount_points:
+                if mount.source_volume not in volumes:
+                    raise ValueError(
+                        f"{where}.mount_points: source_volume {mount.source_volume!r} is not "
+                        f"one of task.volumes ({', '.join(volumes) or 'none declared'})"
+                    )
+            for dependency in container.depends_on:
+                other = by_name.get(dependency.container_name)
+                if other is None or other is container:
+                    raise ValueError(
+                        f"{where}.depends_on: container_name {dependency.container_name!r} is "
+                        f"not another container of the task ({', '.join(by_name)})"
+                    )
+                if dependency.condition == DependencyCondition.HEALTHY and not other.health_check:
+                    raise ValueError(
+                        f"{where}.depends_on: condition HEALTHY needs a health_check on "
+                        f"container {other.name!r}"
+                    )
+                if (
+                    dependency.condition
+                    in (DependencyCondition.COMPLETE, DependencyCondition.SUCCESS)
+                    and other.essential
+                ):
+                    raise ValueError(
+                        f"{where}.depends_on: condition {dependency.condition.value} waits for "
+                        f"container {other.name!r} to exit, so it must have essential: false"
+                    )
+            for port in container.port_mappings:
+                # awsvpc: the containers of a task share one network namespace.
+                key = (port.container_port, port.protocol)
+                if key in seen_ports:
+                    raise ValueError(
+                        f"{where}.port_mappings: {port.container_port}/{port.protocol} is "
+                        f"already mapped by container {seen_ports[key]!r}"
+                    )
+                seen_ports[key] = container.name
+        if not any(c.essential for c in self.containers):
+            raise ValueError("task.containers: at least one container must be essential")
+        return self
+
+    @model_validator(mode="after")
+    def _execution_role(self) -> TaskSpec:
+        needs = [c.name for c in self.containers if c.uses_secrets]
+        if needs and not self.execution_role_arn:
+            raise ValueError(
+                f"task.execution_role_arn is required: container(s) {', '.join(needs)} "
+                "receive secrets, which ECS fetches with the task execution role"
+            )
+        if self.automatic_logging_containers and not self.execution_role_arn:
+            raise ValueError(
+                "task.execution_role_arn is required with task.logging.mode 'automatic': "
+                "ECS writes the logs with the task execution role"
+            )
+        awslogs = [
+            c.name
+            for c in self.containers
+            if c.log_configuration and c.log_configuration.log_driver == "awslogs"
+        ]
+        if awslogs and not self.execution_role_arn:
+            raise ValueError(
+                f"task.execution_role_arn is required: container(s) {', '.join(awslogs)} "
+                "log with awslogs, which needs the task execution role on Fargate"
+            )
+        return self
+
+    @field_validator("tags")
+    @classmethod
+    def _user_tags(cls, value: dict[str, str]) -> dict[str, str]:
+        return _check_tags(value, "task.tags")
+
+    @property
+    def automatic_logging_containers(self) -> list[Container]:
+        if self.logging.mode != "automatic":
+            return []
+        return [c for c in self.containers if c.log_configuration is None]
+
+
+def _check_tags(value: dict[str, str], where: str) -> dict[str, str]:
+    if len(value) > 40:
+        raise ValueError(f"{where}: at most 40 tags (Shiplane adds its own)")
+    for key, text in value.items():
+        if not 1 <= len(key) <= 128 or len(text) > 256:
+            raise ValueError(f"{where}: tag {key!r}: keys are 1-128, values 0-256 characters")
+        if key.lower().startswith(RESERVED_TAG_PREFIXES):
+            raise ValueError(
+                f"{where}: tag {key!r} uses a reserved prefix ({', '.join(RESERVED_TAG_PREFIXES)})"
+            )
+    return value
+
+
+class LoadBalancer(Model):
+    """An existing target group the service registers a container's port with."""
+
+    target_group_arn: str = Field(pattern=TARGET_GROUP_ARN_PATTERN)
+    container_name: str = Field(pattern=CONTAINER_NAME_PATTERN)
+    container_port: int = Field(ge=1, le=65535)
+
+
+class NetworkSpec(Model):
+    """Overrides of the target's network defaults; what is left out comes from the target."""
+
+    subnets: list[Annotated[str, Field(pattern=r"^subnet-[0-9a-f]{8}([0-9a-f]{9})?$")]] | None = (
+        Field(default=None, min_length=1, max_length=16)
+    )
+    security_groups: (
+        list[Annotated[str, Field(pattern=r"^sg-[0-9a-f]{8}([0-9a-f]{9})?$")]] | None
+    ) = Field(default=None, max_length=5)
+    assign_public_ip: bool | None = None
+
 
 class ServiceSpec(Model):
     name: str = Field(pattern=r"^[A-Za-z0-9_-]{1,255}$")
@@ -171,7 +531,18 @@ class ServiceSpec(Model):
     minimum_healthy_percent: int = Field(default=100, ge=0, le=100)
     maximum_percent: int = Field(default=200, ge=100, le=400)
     circuit_breaker_rollback: bool = True
+    health_check_grace_period_seconds: int | None = Field(default=None, ge=0, le=2147483647)
+    load_balancers: list[LoadBalancer] = Field(default_factory=list, max_length=5)
+    network: NetworkSpec | None = None
+    platform_version: str = Field(default="LATEST", pattern=r"^(LATEST|\d+\.\d+\.\d+)$")
     enable_execute_command: bool = False
+    tags: dict[str, str] = Field(default_factory=dict, description="added to Shiplane's own")
+    propagate_tags: Literal["SERVICE", "TASK_DEFINITION", "NONE"] = "SERVICE"
+
+    @field_validator("tags")
+    @classmethod
+    def _user_tags(cls, value: dict[str, str]) -> dict[str, str]:
+        return _check_tags(value, "service.tags")
 
 
 class WaitSpec(Model):
@@ -186,6 +557,27 @@ class EcsServiceStep(Model):
     task: TaskSpec
     service: ServiceSpec
     wait: WaitSpec = Field(default_factory=WaitSpec)
+
+    @model_validator(mode="after")
+    def _load_balancers_reach_a_port(self) -> EcsServiceStep:
+        containers = {c.name: c for c in self.task.containers}
+        for index, balancer in enumerate(self.service.load_balancers):
+            where = f"service.load_balancers.{index}"
+            container = containers.get(balancer.container_name)
+            if container is None:
+                raise ValueError(
+                    f"{where}: container_name {balancer.container_name!r} (container_port "
+                    f"{balancer.container_port}) is not a container of the task "
+                    f"({', '.join(containers)})"
+                )
+            ports = [p.container_port for p in container.port_mappings if p.protocol == "tcp"]
+            if balancer.container_port not in ports:
+                raise ValueError(
+                    f"{where}: container {container.name!r} does not expose container_port "
+                    f"{balancer.container_port} (its tcp port_mappings: "
+                    f"{', '.join(map(str, ports)) or 'none'})"
+                )
+        return self
 
     @property
     def repositories(self) -> list[str]:

@@ -62,3 +62,12 @@ def _deployment_id(project: str, release: str, environment: str, tenant: str, ke
 def role_session_name(deployment_id: str) -> str:
     """STS session names name the deployment (max 64 chars, [\\w+=,.@-])."""
     return f"shiplane-{deployment_id}"[:64]
+
+
+def log_group_name(project: str, environment: str, tenant: str = UNTENANTED) -> str:
+    """The automatic CloudWatch log group: `/shiplane/{project}/{environment}`. A tenant's
+    service stack owns its own group (`.../{tenant}`): two stacks cannot create one group."""
+    parts = ["shiplane", project, environment]
+    if tenant != UNTENANTED:
+        parts.append(tenant)
+    return "/" + "/".join(parts)

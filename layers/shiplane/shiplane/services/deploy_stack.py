@@ -54,7 +54,9 @@ def deploy_stack(payload: object, deps: DeployDependencies) -> None:
     ctx = load_unit(unit, deps.config, deps.releases, deps.gateways)
     _clear_dead_state(ctx, deps)
 
-    template = render_service_stack(ctx.step, ctx.target, unit.tenant)
+    template = render_service_stack(
+        ctx.step, ctx.target, unit.tenant, project=unit.project, environment=unit.environment
+    )
     parameters = {"TaskDefinitionArn": unit.task_definition_arn}
     tags = shiplane_tags(unit)
     wait = StackWait(

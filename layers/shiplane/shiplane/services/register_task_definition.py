@@ -28,7 +28,9 @@ def register_task_definition(payload: object, deps: RegisterDependencies) -> Dep
     settings = evaluate_step(
         ctx.release, ctx.step, unit.environment, ctx.tenant, ctx.target, unit.deployment_id
     )
-    definition = render_task_definition(ctx.step, ctx.release, unit, settings)
+    definition = render_task_definition(
+        ctx.step, ctx.release, unit, settings, region=ctx.target.region
+    )
     arn = ctx.gateway.register_task_definition(definition)
     deps.deployments.mark_deploying(
         unit.project,
