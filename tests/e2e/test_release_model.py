@@ -7,6 +7,7 @@ from __future__ import annotations
 import itertools
 import json
 import logging
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -196,9 +197,12 @@ def test_ten_pushes_within_one_second_give_ten_releases_and_an_orderly_queue(
     )
     tags = [f"2.0.{n}" for n in range(10)]
 
+    # All ten pushes are released at once by a barrier: "within one second" is then a
+    # property of the test's shape, not a wall-clock assertion on a shared machine.
+    barrier = threading.Barrier(len(tags))
+
     def push(index: int) -> tuple[float, str]:
-        # One push every 70 ms, each on its own thread (a push call itself takes longer).
-        time.sleep(max(0.0, started + index * 0.07 - time.monotonic()))
+        barrier.wait(timeout=30)
         at = time.monotonic()
         return at, w.push(tags[index], settle=False)
 
@@ -206,8 +210,7 @@ def test_ten_pushes_within_one_second_give_ten_releases_and_an_orderly_queue(
     with ThreadPoolExecutor(max_workers=len(tags)) as pool:
         pushes = list(pool.map(push, range(len(tags))))
     digests = [digest for _, digest in pushes]
-    pushed_in = pushes[-1][0] - pushes[0][0]
-    assert pushed_in < 1.0, f"the ten pushes started within {pushed_in:.2f} s"
+    pushed_in = max(at for at, _ in pushes) - min(at for at, _ in pushes)
     w.settle()
     wall = time.monotonic() - started
     print(f"\nten pushes: started within {pushed_in:.2f} s, settled after {wall:.1f} s wall time")
