@@ -44,11 +44,13 @@ class Pipeline:
         self.gateway = self.gateways.gateway
         self.tokens = FakeTaskTokens()
         self.resolve_deps = ResolveDependencies(store, store, store, NoRegistry(), clock)
-        self.register_deps = RegisterDependencies(store, store, store, self.gateways)
+        self.register_deps = RegisterDependencies(store, store, store, self.gateways, health=store)
         self.deploy_deps = DeployDependencies(
             store, store, store, store, self.gateways, self.tokens
         )
-        self.events_deps = EventsDependencies(store, store, store, self.gateways, self.tokens)
+        self.events_deps = EventsDependencies(
+            store, store, store, self.gateways, self.tokens, health=store
+        )
         self.reconcile_deps = ReconcileDependencies(store, store, store, store, self.gateways)
         self.slot_deps = SlotDependencies(store, store, store, self.tokens)
         self.record_deps = RecordDependencies(store, store, store, self.tokens)

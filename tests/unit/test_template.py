@@ -155,3 +155,42 @@ def test_dead_letter_queues_accept_eventbridge() -> None:
             if statement["Principal"] == {"Service": "events.amazonaws.com"}:
                 allowed |= {r["Fn::GetAtt"][0] for r in as_list(statement["Resource"])}
     assert queues <= allowed
+
+
+def test_the_target_events_bus_accepts_only_the_registered_accounts() -> None:
+    assert TEMPLATE["Parameters"]["TargetAccountIds"]["Type"] == "CommaDelimitedList"
+    assert TEMPLATE["Parameters"]["TargetAccountIds"]["Default"] == ""
+    policies = [r for r in RESOURCES.values() if r["Type"] == "AWS::Events::EventBusPolicy"]
+    assert len(policies) == 1
+    [policy] = policies
+    # with no registered account the condition is false: no policy, the bus stays closed
+    assert policy["Condition"] == "HasTargetAccounts"
+    assert TEMPLATE["Conditions"]["HasTargetAccounts"] == {
+        "Fn::Not": [{"Fn::Equals": [{"Fn::Join": ["", {"Ref": "TargetAccountIds"}]}, ""]}]
+    }
+    properties = policy["Properties"]
+    assert properties["EventBusName"] == {"Fn::GetAtt": ["TargetEventsBus", "Name"]}
+    statement = properties["Statement"]
+    assert statement["Effect"] == "Allow"
+    assert statement["Principal"] == {"AWS": {"Ref": "TargetAccountIds"}}
+    assert statement["Action"] == "events:PutEvents"
+    assert statement["Resource"] == {"Fn::GetAtt": ["TargetEventsBus", "Arn"]}
+
+
+def test_deployment_events_listen_on_the_default_and_the_target_bus() -> None:
+    rules = [
+        (rule.get("EventBusName"), rule["Pattern"]["detail-type"][0])
+        for resource, _, rule in event_rules()
+        if resource == "DeploymentEventsFunction"
+    ]
+    for detail_type in ("CloudFormation Stack Status Change", "ECS Deployment State Change"):
+        assert (None, detail_type) in rules
+        assert ({"Fn::GetAtt": ["TargetEventsBus", "Name"]}, detail_type) in rules
+
+
+def test_the_target_health_check_runs_every_15_minutes_with_least_privilege() -> None:
+    function = RESOURCES["CheckTargetsFunction"]["Properties"]
+    schedules = [e for e in function["Events"].values() if e["Type"] == "Schedule"]
+    assert [s["Properties"]["Schedule"] for s in schedules] == ["rate(15 minutes)"]
+    actions = {a for s in function_statements("CheckTargetsFunction") for a in as_list(s["Action"])}
+    assert actions == {"dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem", "sts:AssumeRole"}

@@ -23,6 +23,7 @@ from shiplane.services.register_task_definition import RegisterDependencies
 from shiplane.services.resolve_release import ResolveDependencies
 from shiplane.services.retention import RetentionDependencies
 from shiplane.services.slots import SlotDependencies
+from shiplane.services.target_health import HealthDependencies
 from shiplane.settings import load_settings
 
 
@@ -55,7 +56,12 @@ def resolve_release() -> ResolveDependencies:
 def register_task_definition() -> RegisterDependencies:
     s = store()
     return RegisterDependencies(
-        config=InvocationConfig(s), releases=s, deployments=s, gateways=gateways()
+        config=InvocationConfig(s),
+        releases=s,
+        deployments=s,
+        gateways=gateways(),
+        health=s,
+        now=utc_now,
     )
 
 
@@ -74,7 +80,13 @@ def deploy_stack() -> DeployDependencies:
 def deployment_events() -> EventsDependencies:
     s = store()
     return EventsDependencies(
-        config=InvocationConfig(s), deployments=s, waits=s, gateways=gateways(), tokens=tokens()
+        config=InvocationConfig(s),
+        deployments=s,
+        waits=s,
+        gateways=gateways(),
+        tokens=tokens(),
+        health=s,
+        now=utc_now,
     )
 
 
@@ -108,3 +120,8 @@ def approvals() -> ApprovalDependencies:
 def retention() -> RetentionDependencies:
     s = store()
     return RetentionDependencies(config=InvocationConfig(s), releases=s, deployments=s)
+
+
+def target_health() -> HealthDependencies:
+    s = store()
+    return HealthDependencies(config=s, health=s, gateways=gateways(), now=utc_now)

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Protocol
 
+from shiplane.domain.health import TargetActivity, TargetHealth
 from shiplane.domain.models import (
     Configuration,
     Deployment,
@@ -217,6 +219,26 @@ class TargetGateway(Protocol):
 
 class TargetGateways(Protocol):
     def for_target(self, target: Target, deployment_id: str) -> TargetGateway: ...
+
+
+class ClusterGateway(Protocol):
+    def cluster_status(self, cluster: str) -> str | None:
+        """The cluster's status (ACTIVE, INACTIVE, ...), or None if it does not exist."""
+        ...
+
+
+class ClusterGateways(Protocol):
+    """Reaches a target's account (assuming its role) to look at its cluster."""
+
+    def for_target(self, target: Target, deployment_id: str) -> ClusterGateway: ...
+
+
+class TargetHealthStore(Protocol):
+    def record_target_event(self, account: str, region: str, at: datetime) -> None: ...
+    def record_target_deployment(self, account: str, region: str, at: datetime) -> None: ...
+    def target_activity(self, account: str, region: str) -> TargetActivity: ...
+    def save_target_health(self, health: TargetHealth) -> None: ...
+    def get_target_health(self, target: str) -> TargetHealth | None: ...
 
 
 class ImageRegistry(Protocol):

@@ -10,6 +10,7 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
 from shiplane.adapters import keys
+from shiplane.domain.health import TargetActivity, TargetHealth
 from shiplane.domain.models import (
     Configuration,
     Deployment,
@@ -52,7 +53,7 @@ def _now() -> str:
 
 
 class DynamoStore:
-    """Implements ConfigStore, ReleaseStore, DeploymentStore and WaitStore."""
+    """Implements ConfigStore, ReleaseStore, DeploymentStore, WaitStore and TargetHealthStore."""
 
     def __init__(self, table_name: str, client: Any = None) -> None:
         self.table_name = table_name
@@ -615,3 +616,42 @@ class DynamoStore:
     def list_approvals(self, project: str) -> list[Approval]:
         items = self._query(keys.project_partition(project), keys.APPROVAL_PREFIX)
         return [Approval(**{k: v for k, v in i.items() if k != "_sk"}) for i in items]
+
+    # ------------------------------------------------------------------ target health
+
+    def _record_latest(self, key: dict[str, str], attribute: str, at: datetime) -> None:
+        """Move a timestamp forward only: a late, older write never rewinds it (UTC ISO
+        strings compare like the times they name)."""
+        self._conditional(
+            "update_item",
+            Key=_item(key, {}),
+            UpdateExpression="SET #a = :at",
+            ConditionExpression="attribute_not_exists(#a) OR #a < :at",
+            ExpressionAttributeNames={"#a": attribute},
+            ExpressionAttributeValues={":at": {"S": at.astimezone(UTC).isoformat()}},
+        )
+
+    def record_target_event(self, account: str, region: str, at: datetime) -> None:
+        self._record_latest(keys.target_activity(account, region), "last_event_at", at)
+
+    def record_target_deployment(self, account: str, region: str, at: datetime) -> None:
+        self._record_latest(keys.target_activity(account, region), "last_deployment_at", at)
+
+    def target_activity(self, account: str, region: str) -> TargetActivity:
+        item = self._get(keys.target_activity(account, region))
+        return TargetActivity.model_validate(item or {})
+
+    def save_target_health(self, health: TargetHealth) -> None:
+        body = health.model_dump(mode="json")
+        body["checked_at"] = health.checked_at.astimezone(UTC).isoformat()
+        # A slow check that finishes after a newer one must not overwrite it.
+        self._conditional(
+            "put_item",
+            Item=_item(keys.target_health(health.target), body),
+            ConditionExpression="attribute_not_exists(checked_at) OR checked_at < :at",
+            ExpressionAttributeValues={":at": {"S": body["checked_at"]}},
+        )
+
+    def get_target_health(self, target: str) -> TargetHealth | None:
+        item = self._get(keys.target_health(target))
+        return TargetHealth.model_validate(item) if item else None

@@ -107,3 +107,13 @@ def success(project: str, release_version: str, environment: str, tenant: str) -
 
 def success_prefix(release_version: str) -> str:
     return f"SUCCESS#{release_version}#"
+
+
+def target_activity(account: str, region: str) -> dict[str, str]:
+    """When a target account+region last sent an event and last had a deployment."""
+    return {"pk": f"TARGET_ACTIVITY#{account}#{region}", "sk": "LAST"}
+
+
+def target_health(target: str) -> dict[str, str]:
+    """A target's last health check."""
+    return {"pk": "TARGET_HEALTH", "sk": target}

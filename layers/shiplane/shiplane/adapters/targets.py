@@ -49,6 +49,19 @@ class BotoTargetGateway:
             raise _translate(exc, "register task definition") from exc
         return str(response["taskDefinition"]["taskDefinitionArn"])
 
+    def cluster_status(self, cluster: str) -> str | None:
+        try:
+            response = self.ecs.describe_clusters(clusters=[cluster])
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] in _THROTTLING:
+                raise ThrottledError(f"describe cluster {cluster}: throttled") from exc
+            raise TargetUnavailableError(
+                f"cannot describe cluster {cluster}: "
+                f"{exc.response['Error'].get('Message', exc.response['Error']['Code'])}"
+            ) from exc
+        clusters = response.get("clusters", [])
+        return str(clusters[0]["status"]) if clusters else None
+
     def describe_service(self, cluster: str, service: str) -> ServiceState | None:
         try:
             response = self.ecs.describe_services(cluster=cluster, services=[service])
@@ -226,10 +239,11 @@ class AssumedRoleGateways:
         try:
             credentials = self.sts.assume_role(**args)["Credentials"]
         except ClientError as exc:
+            cause = exc.response["Error"].get("Message", exc.response["Error"]["Code"])
             raise TargetUnavailableError(
-                f"target {target.name!r}: cannot assume {target.deploy_role_arn}: "
-                f"{exc.response['Error'].get('Message', exc.response['Error']['Code'])}",
+                f"target {target.name!r}: cannot assume {target.deploy_role_arn}: {cause}",
                 target=target.name,
+                cause=cause,
             ) from exc
         factory = self._session_factory or boto3.session.Session
         session = factory(

@@ -5,7 +5,9 @@ ends. Events arrive at least once and in any order; completing a token twice is 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from pydantic import BaseModel
 
@@ -18,6 +20,7 @@ from shiplane.ports import (
     DeploymentStore,
     StackWait,
     TargetGateways,
+    TargetHealthStore,
     TaskTokens,
     WaitStore,
 )
@@ -32,6 +35,9 @@ class EventsDependencies:
     waits: WaitStore
     gateways: TargetGateways
     tokens: TaskTokens
+    # None: arrivals are not recorded (the target health check then cannot tell)
+    health: TargetHealthStore | None = None
+    now: Callable[[], datetime] = lambda: datetime.now(UTC)
 
 
 class EventResult(BaseModel):
@@ -53,6 +59,7 @@ def _stack_event(event: StackStatusChangeEvent, deps: EventsDependencies) -> Eve
     # arn:aws:cloudformation:REGION:ACCOUNT:stack/NAME/UUID
     arn = event.detail.stack_id
     _, _, _, region, account, resource = arn.split(":", 5)
+    _record_arrival(deps, account, region)
     stack_name = resource.split("/")[1]
     key = stack_key(account, region, stack_name)
     wait = deps.waits.get_wait(key)
@@ -80,6 +87,7 @@ def _ecs_event(event: EcsDeploymentEvent, deps: EventsDependencies) -> EventResu
     if len(parts) < 6 or not parts[5].startswith("service/"):
         return EventResult(handled=False, message=f"not a service event: {arn!r}")
     _, _, _, region, account, resource = parts
+    _record_arrival(deps, account, region)
     _, cluster, service = resource.split("/", 2)
     key = deps.waits.stack_key_for_service(service_key(account, region, cluster, service))
     wait = deps.waits.get_wait(key) if key else None
@@ -99,6 +107,13 @@ def _ecs_event(event: EcsDeploymentEvent, deps: EventsDependencies) -> EventResu
     if outcome is None:
         return EventResult(handled=True, message=f"service {service}: still rolling out")
     return _complete(deps, key, wait, outcome)
+
+
+def _record_arrival(deps: EventsDependencies, account: str, region: str) -> None:
+    """Any event from a target account shows its forwarding works (the health check
+    reads this); one small write per event."""
+    if deps.health is not None:
+        deps.health.record_target_event(account, region, deps.now())
 
 
 def _complete(deps: EventsDependencies, key: str, wait: StackWait, outcome: Outcome) -> EventResult:
