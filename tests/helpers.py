@@ -115,6 +115,29 @@ class FakeTargetGateway:
     def stopped_task_reasons(self, cluster: str, family: str, limit: int = 10) -> list[str]:
         return self.stopped[:limit]
 
+    def describe_task_definition(self, arn: str) -> dict[str, Any]:
+        """As ECS describes it: with the fields ECS adds, without the tags."""
+        self.calls.append("describe_task_definition")
+        definition = {k: v for k, v in self.task_definitions[arn].items() if k != "tags"}
+        return definition | {
+            "taskDefinitionArn": arn,
+            "revision": int(arn.rsplit(":", 1)[-1]),
+            "status": "ACTIVE",
+            "compatibilities": ["EC2", "FARGATE"],
+            "requiresAttributes": [{"name": "com.amazonaws.ecs.capability.task-eni"}],
+        }
+
+    def preview_stack_update(self, stack_name, template, parameters, role_arn):  # type: ignore[no-untyped-def]
+        """A change set created, described and deleted: Modify Service when the template
+        differs from the stack's last one, nothing otherwise."""
+        from shiplane.ports import ResourceChange
+
+        self.calls.append("preview_stack_update")
+        self.previewed = (template, parameters)
+        if template == getattr(self, "last_template", None):
+            return []
+        return [ResourceChange("Modify", "Service", "AWS::ECS::Service", "False")]
+
     # -- what the cloud does after a stack change
     def finish_rollout(
         self, stack_name: str, cluster: str, service: str, *, crash: bool = False

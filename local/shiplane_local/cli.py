@@ -267,3 +267,124 @@ def local_secret(
     secrets = SsmSecrets(_client("ssm", _default_endpoint(endpoint)))
     variable = store_sensitive_value(project, name, value, secrets)
     console.print(f"secret_ref: {variable.secret_ref}")
+
+
+class _EndpointSession:
+    """A boto3 session whose clients talk to the local cloud's endpoint (the assumed
+    role's credentials, like in a target account)."""
+
+    def __init__(self, endpoint: str, **credentials: str) -> None:
+        import boto3
+
+        self._session = boto3.session.Session(**credentials)
+        self._endpoint = endpoint
+
+    def client(self, service: str):  # type: ignore[no-untyped-def]
+        return self._session.client(service, endpoint_url=self._endpoint)
+
+
+def _preview_deps(endpoint: str):  # type: ignore[no-untyped-def]
+    from shiplane.adapters.targets import AssumedRoleGateways
+    from shiplane.services.preview import PreviewDependencies
+
+    url = _default_endpoint(endpoint)
+    store = _store(endpoint)
+    gateways = AssumedRoleGateways(
+        sts=_client("sts", url),
+        session_factory=lambda **credentials: _EndpointSession(url, **credentials),
+    )
+    return PreviewDependencies(config=store, releases=store, deployments=store, gateways=gateways)
+
+
+Output = Annotated[str, typer.Option(help="text (readable) or json (the result model)")]
+Tenant = Annotated[str, typer.Option(help="a tenant, for tenanted projects")]
+
+
+def _preview(
+    kind: str, project: str, release: str, environment: str, tenant: str, output: str, endpoint: str
+) -> None:
+    from shiplane.errors import ShiplaneError
+    from shiplane.services import preview
+
+    if output not in ("text", "json"):
+        typer.echo(f"--output must be text or json, not {output!r}", err=True)
+        raise typer.Exit(2)
+    service = preview.render if kind == "render" else preview.diff
+    try:
+        result = service(project, release, environment, _preview_deps(endpoint), tenant=tenant)
+    except ShiplaneError as exc:
+        typer.echo(f"{type(exc).__name__}: {exc}", err=True)
+        raise typer.Exit(2) from None
+    if output == "json":
+        typer.echo(result.model_dump_json(indent=2))
+        return
+    # typer.echo, not rich: paths like containerDefinitions[web] are not markup.
+    for line in _preview_lines(result):
+        typer.echo(line)
+
+
+def _preview_lines(result) -> list[str]:  # type: ignore[no-untyped-def]
+    from shiplane.services.preview import RenderResult
+
+    lines = [
+        f"release {result.release} of {result.project} → {result.environment} ({result.tenant})"
+    ]
+    if result.blocked_reason:
+        phase = f" [phase {result.blocked_by_phase}]" if result.blocked_by_phase else ""
+        lines.append(f"not deployable yet{phase}: {result.blocked_reason}")
+    if not result.units:
+        lines.append("no target would receive it")
+    for unit in result.units:
+        lines.append(f"target {unit.target}, step {unit.step}")
+        if isinstance(result, RenderResult):
+            lines.append("  task definition:")
+            lines += _indented(unit.task_definition, 4)
+            lines.append(f"  stack {unit.stack.stack_name}:")
+            for key, value in sorted(unit.stack.parameters.items()):
+                lines.append(f"    parameter {key} = {value}")
+            lines.append("    template:")
+            lines += _indented(unit.stack.template, 6)
+            continue
+        running = unit.running_task_definition_arn or "nothing runs yet"
+        lines.append(f"  task definition (running: {running}):")
+        if not unit.task_definition:
+            lines.append("    no changes")
+        lines += [f"    {change}" for change in unit.task_definition]
+        lines.append(f"  stack {unit.stack.stack_name}: {unit.stack.summary}")
+        for change in unit.stack.changes:
+            replacement = f" (replacement: {change.replacement})" if change.replacement else ""
+            lines.append(
+                f"    {change.action} {change.logical_id} {change.resource_type}{replacement}"
+            )
+    return lines
+
+
+def _indented(value: object, spaces: int) -> list[str]:
+    return [" " * spaces + line for line in json.dumps(value, indent=2).splitlines()]
+
+
+@local.command("render")
+def local_render(
+    project: str,
+    release: str,
+    environment: str,
+    tenant: Tenant = "untenanted",
+    output: Output = "text",
+    endpoint: Endpoint = "",
+) -> None:
+    """The task definition and stack a deployment would register and deploy (no writes)."""
+    _preview("render", project, release, environment, tenant, output, endpoint)
+
+
+@local.command("diff")
+def local_diff(
+    project: str,
+    release: str,
+    environment: str,
+    tenant: Tenant = "untenanted",
+    output: Output = "text",
+    endpoint: Endpoint = "",
+) -> None:
+    """How a deployment would differ from what runs now: task definition fields, and the
+    stack's change set (created, described and deleted again)."""
+    _preview("diff", project, release, environment, tenant, output, endpoint)

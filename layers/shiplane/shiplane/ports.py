@@ -186,6 +186,16 @@ class ServiceState:
     events: tuple[str, ...] = ()
 
 
+@dataclass(frozen=True)
+class ResourceChange:
+    """One resource of a change set: what CloudFormation would do to it."""
+
+    action: str  # Add / Modify / Remove / Import / Dynamic
+    logical_id: str
+    resource_type: str
+    replacement: str = ""  # True / False / Conditional ("" when CloudFormation says nothing)
+
+
 class TargetGateway(Protocol):
     """What Shiplane does in a target account, through the assumed deploy role."""
 
@@ -215,6 +225,20 @@ class TargetGateway(Protocol):
     def stack_failure_events(self, stack_name: str, limit: int = 10) -> list[str]: ...
     def describe_service(self, cluster: str, service: str) -> ServiceState | None: ...
     def stopped_task_reasons(self, cluster: str, family: str, limit: int = 10) -> list[str]: ...
+    def describe_task_definition(self, arn: str) -> dict[str, Any]:
+        """The task definition as ECS describes it (tags not included)."""
+        ...
+
+    def preview_stack_update(
+        self,
+        stack_name: str,
+        template: dict[str, Any],
+        parameters: dict[str, str],
+        role_arn: str | None,
+    ) -> list[ResourceChange]:
+        """What an update of an existing stack would change, through a change set that is
+        created, described and deleted again; [] when nothing would change."""
+        ...
 
 
 class TargetGateways(Protocol):

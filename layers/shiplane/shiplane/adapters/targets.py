@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import uuid
 from typing import Any
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, WaiterError
 
 from shiplane.domain.models import Target
 from shiplane.domain.naming import role_session_name
@@ -15,10 +17,15 @@ from shiplane.errors import (
     TargetUnavailableError,
     ThrottledError,
 )
-from shiplane.ports import ServiceState, StackState
+from shiplane.observability import logger
+from shiplane.ports import ResourceChange, ServiceState, StackState
 
 _THROTTLING = {"Throttling", "ThrottlingException", "TooManyRequestsException"}
 _FAILED_STATUSES = ("_FAILED",)
+# How CloudFormation says a change set would change nothing (it fails the change set).
+_NO_CHANGES = ("didn't contain changes", "No updates are to be performed")
+# A preview waits at most this long for its change set (30 polls, 2 s apart).
+CHANGE_SET_WAIT = {"Delay": 2, "MaxAttempts": 30}
 
 
 def _translate(exc: ClientError, what: str) -> Exception:
@@ -108,7 +115,81 @@ class BotoTargetGateway:
             )
         return reasons
 
+    def describe_task_definition(self, arn: str) -> dict[str, Any]:
+        try:
+            response = self.ecs.describe_task_definition(taskDefinition=arn)
+        except ClientError as exc:
+            raise _translate(exc, f"describe task definition {arn}") from exc
+        return dict(response["taskDefinition"])
+
     # ------------------------------------------------------------------ CloudFormation
+
+    def preview_stack_update(
+        self,
+        stack_name: str,
+        template: dict[str, Any],
+        parameters: dict[str, str],
+        role_arn: str | None,
+    ) -> list[ResourceChange]:
+        # No Tags: the stack keeps its own, so only the template and parameters count.
+        args = self._stack_args(stack_name, template, parameters, {}, role_arn)
+        del args["Tags"]
+        name = f"shiplane-preview-{uuid.uuid4().hex[:12]}"
+        try:
+            change_set = self.cloudformation.create_change_set(
+                **args, ChangeSetName=name, ChangeSetType="UPDATE"
+            )["Id"]
+        except ClientError as exc:
+            # Some CloudFormations refuse an empty change set outright instead of failing it.
+            if any(text in exc.response["Error"].get("Message", "") for text in _NO_CHANGES):
+                return []
+            raise _translate(exc, f"create change set for {stack_name}") from exc
+        try:
+            return self._change_set_changes(stack_name, change_set)
+        finally:
+            try:
+                self.cloudformation.delete_change_set(ChangeSetName=change_set)
+            except ClientError as exc:  # a leftover change set is harmless; say so
+                logger.warning(
+                    "preview change set not deleted",
+                    extra={"change_set": change_set, "error": str(exc)},
+                )
+
+    def _change_set_changes(self, stack_name: str, change_set: str) -> list[ResourceChange]:
+        # FAILED (maybe "no changes") or still pending: the description says which.
+        with contextlib.suppress(WaiterError):
+            self.cloudformation.get_waiter("change_set_create_complete").wait(
+                ChangeSetName=change_set, WaiterConfig=CHANGE_SET_WAIT
+            )
+        changes: list[ResourceChange] = []
+        args: dict[str, Any] = {"ChangeSetName": change_set}
+        while True:
+            try:
+                described = self.cloudformation.describe_change_set(**args)
+            except ClientError as exc:
+                raise _translate(exc, f"describe change set of {stack_name}") from exc
+            status = described.get("Status", "")
+            reason = described.get("StatusReason", "")
+            if status == "FAILED" and any(text in reason for text in _NO_CHANGES):
+                return []
+            if status != "CREATE_COMPLETE":
+                raise InvalidRequestError(
+                    f"change set for {stack_name} is {status or 'unknown'}"
+                    + (f": {reason}" if reason else "")
+                )
+            for change in described.get("Changes", []):
+                resource = change.get("ResourceChange", {})
+                changes.append(
+                    ResourceChange(
+                        action=str(resource.get("Action", "")),
+                        logical_id=str(resource.get("LogicalResourceId", "")),
+                        resource_type=str(resource.get("ResourceType", "")),
+                        replacement=str(resource.get("Replacement", "")),
+                    )
+                )
+            if not described.get("NextToken"):
+                return changes
+            args["NextToken"] = described["NextToken"]
 
     def describe_stack(self, stack_name: str) -> StackState | None:
         try:
