@@ -60,6 +60,7 @@ class FakeTargetGateway:
         self.task_definitions: dict[str, dict[str, Any]] = {}
         self.stacks: dict[str, Any] = {}
         self.stack_parameters: dict[str, dict[str, str]] = {}
+        self.templates: dict[str, dict[str, Any]] = {}
         self.services: dict[tuple[str, str], Any] = {}
         self.stack_events: dict[str, list[str]] = {}
         self.stopped: list[str] = []
@@ -85,16 +86,26 @@ class FakeTargetGateway:
         )
         return stack_id
 
-    def create_stack(self, stack_name, template, parameters, tags, role_arn) -> str:  # type: ignore[no-untyped-def]
+    def create_stack(
+        self, stack_name, template, parameters, tags, role_arn, *, capabilities=()
+    ) -> str:  # type: ignore[no-untyped-def]
         self.calls.append("create_stack")
+        self.templates[stack_name] = template
         self.last_template = template
         self.last_tags = tags
+        self.last_role = role_arn
+        self.last_capabilities = list(capabilities)
         return self._set(stack_name, "CREATE_IN_PROGRESS", parameters)
 
-    def update_stack(self, stack_name, template, parameters, tags, role_arn):  # type: ignore[no-untyped-def]
+    def update_stack(self, stack_name, template, parameters, tags, role_arn, *, capabilities=()):  # type: ignore[no-untyped-def]
         self.calls.append("update_stack")
-        if self.stacks[stack_name].parameters == parameters:
+        self.last_template = template
+        if self.stacks[stack_name].parameters == parameters and template == self.templates.get(
+            stack_name, template
+        ):
             return None
+        self.last_template = template
+        self.templates[stack_name] = template
         self.previous = self.stacks[stack_name].parameters
         return self._set(stack_name, "UPDATE_IN_PROGRESS", parameters)
 

@@ -39,6 +39,7 @@ class StackWait:
     service: str
     task_definition_arn: str
     stack_complete: bool = False
+    step: str = ""  # the step whose stack this is (its outputs are recorded under it)
 
 
 class ConfigStore(Protocol):
@@ -89,6 +90,12 @@ class DeploymentStore(Protocol):
         diagnosis: Diagnosis,
     ) -> bool:
         """Record the end of a deployment once; False if it had already finished."""
+        ...
+
+    def record_step_outputs(
+        self, project: str, deployment_id: str, step: str, outputs: dict[str, str]
+    ) -> None:
+        """A cloudformation step's stack outputs, for the later steps of the deployment."""
         ...
 
     def add_timeline(self, project: str, deployment_id: str, message: str) -> None: ...
@@ -208,6 +215,8 @@ class TargetGateway(Protocol):
         parameters: dict[str, str],
         tags: dict[str, str],
         role_arn: str | None,
+        *,
+        capabilities: Sequence[str] = (),
     ) -> str: ...
     def update_stack(
         self,
@@ -216,6 +225,8 @@ class TargetGateway(Protocol):
         parameters: dict[str, str],
         tags: dict[str, str],
         role_arn: str | None,
+        *,
+        capabilities: Sequence[str] = (),
     ) -> str | None:
         """The stack id, or None when CloudFormation says there is nothing to update."""
         ...

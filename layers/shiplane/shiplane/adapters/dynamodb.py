@@ -350,6 +350,26 @@ class DynamoStore:
             ExpressionAttributeValues={k: _serializer.serialize(v) for k, v in values.items()},
         )
 
+    def record_step_outputs(
+        self, project: str, deployment_id: str, step: str, outputs: dict[str, str]
+    ) -> None:
+        # Deployments are written with an (empty) `outputs` map, so the nested path exists.
+        self._conditional(
+            "update_item",
+            Key=_item(keys.deployment(project, deployment_id), {}),
+            UpdateExpression="SET outputs.#step = :outputs",
+            ConditionExpression="#status IN (:queued, :deploying)",
+            ExpressionAttributeNames={"#status": "status", "#step": step},
+            ExpressionAttributeValues={
+                k: _serializer.serialize(v)
+                for k, v in {
+                    ":outputs": outputs,
+                    ":queued": DeploymentStatus.QUEUED.value,
+                    ":deploying": DeploymentStatus.DEPLOYING.value,
+                }.items()
+            },
+        )
+
     def finish_deployment(
         self,
         deployment: Deployment,
@@ -438,16 +458,19 @@ class DynamoStore:
             "service": wait.service,
             "task_definition_arn": wait.task_definition_arn,
             "stack_complete": wait.stack_complete,
+            "step": wait.step,
             "created_at": _now(),
         }
         account, region, _ = wait.stack_key.split("#", 2)
-        service = service_key(account, region, wait.cluster, wait.service)
-        self._transact(
-            [
-                {"Put": {"Item": _item(keys.stack_wait(wait.stack_key), body)}},
-                {"Put": {"Item": _item(keys.service_wait(service), {"stack_key": wait.stack_key})}},
-            ]
-        )
+        writes: list[dict[str, Any]] = [
+            {"Put": {"Item": _item(keys.stack_wait(wait.stack_key), body)}}
+        ]
+        if wait.service:  # a cloudformation step's stack has no service to follow
+            service = service_key(account, region, wait.cluster, wait.service)
+            writes.append(
+                {"Put": {"Item": _item(keys.service_wait(service), {"stack_key": wait.stack_key})}}
+            )
+        self._transact(writes)
 
     def stack_key_for_service(self, service_key: str) -> str | None:
         item = self._get(keys.service_wait(service_key))

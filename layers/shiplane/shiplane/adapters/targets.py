@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 from botocore.exceptions import ClientError, WaiterError
@@ -238,8 +239,12 @@ class BotoTargetGateway:
         parameters: dict[str, str],
         tags: dict[str, str],
         role_arn: str | None,
+        *,
+        capabilities: Sequence[str] = (),
     ) -> str:
         args = self._stack_args(stack_name, template, parameters, tags, role_arn)
+        if capabilities:
+            args["Capabilities"] = list(capabilities)
         try:
             return str(self.cloudformation.create_stack(**args)["StackId"])
         except ClientError as exc:
@@ -254,8 +259,12 @@ class BotoTargetGateway:
         parameters: dict[str, str],
         tags: dict[str, str],
         role_arn: str | None,
+        *,
+        capabilities: Sequence[str] = (),
     ) -> str | None:
         args = self._stack_args(stack_name, template, parameters, tags, role_arn)
+        if capabilities:
+            args["Capabilities"] = list(capabilities)
         try:
             return str(self.cloudformation.update_stack(**args)["StackId"])
         except ClientError as exc:

@@ -14,6 +14,12 @@ from typing import Annotated, Any, Literal
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from shiplane.domain.base import Model
+from shiplane.domain.cfn_template import (
+    TemplateParseError,
+    declared_parameters,
+    parse_template,
+    strings_in,
+)
 from shiplane.domain.variables import Variable
 from shiplane.domain.versions import VersionRule
 
@@ -584,7 +590,103 @@ class EcsServiceStep(Model):
         return sorted({c.image for c in self.task.containers})
 
 
-Step = EcsServiceStep
+PACKAGE_REFERENCE = re.compile(r"#\{\s*Shiplane\.Package\[([^\]]*)\]", re.IGNORECASE)
+
+
+class PackageReference(Model):
+    """An image a `cloudformation` step's template refers to: its tag is chosen when the
+    release is created; the template uses `#{Shiplane.Package[NAME].Image}` (or .Tag,
+    .Digest, .Repository), directly or through a parameter value."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+    repository: str = Field(min_length=2, max_length=256, description="an ECR repository name")
+
+    @field_validator("repository")
+    @classmethod
+    def _no_tag(cls, value: str) -> str:
+        if ":" in value or "@" in value:
+            raise ValueError(
+                f"packages: repository {value!r} must be a name without tag or digest: "
+                "the tag is chosen when the release is created"
+            )
+        return value
+
+
+class CloudFormationStep(Model):
+    """A raw CloudFormation template (YAML with the short tags, or JSON), deployed as one
+    stack per environment/tenant. Variables are substituted into the parsed template."""
+
+    name: Name
+    type: Literal["cloudformation"] = "cloudformation"
+    target_role: Name
+    template: str = Field(min_length=1, max_length=1_000_000, description="YAML or JSON text")
+    stack_name: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z][A-Za-z0-9-]{0,127}$",
+        description="default: shiplane-{project}-{step}-{environment}-{tenant}",
+    )
+    parameters: dict[str, str] = Field(default_factory=dict, description="values may use #{...}")
+    capabilities: list[
+        Literal["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND"]
+    ] = Field(default_factory=list)
+    tags: dict[str, str] = Field(default_factory=dict, description="added to Shiplane's own")
+    role_arn: str | None = Field(
+        default=None,
+        pattern=ROLE_ARN_PATTERN,
+        description="CloudFormation's execution role; default the target's",
+    )
+    packages: list[PackageReference] = Field(default_factory=list)
+    wait: WaitSpec = Field(default_factory=WaitSpec)
+
+    @field_validator("tags")
+    @classmethod
+    def _user_tags(cls, value: dict[str, str]) -> dict[str, str]:
+        return _check_tags(value, "tags")
+
+    @model_validator(mode="after")
+    def _template_fits(self) -> CloudFormationStep:
+        where = f"step {self.name!r}"
+        try:
+            parsed = parse_template(self.template)
+        except TemplateParseError as exc:
+            raise ValueError(f"{where}: template does not parse: {exc}") from exc
+        declared = declared_parameters(parsed)
+        unknown = sorted(set(self.parameters) - declared)
+        if unknown:
+            raise ValueError(
+                f"{where}: parameters {', '.join(unknown)} not declared by the template "
+                f"(its Parameters: {', '.join(sorted(declared)) or 'none'})"
+            )
+        names = [p.name.lower() for p in self.packages]
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        if repeated:
+            raise ValueError(f"{where}: packages: name(s) used twice: {', '.join(repeated)}")
+        texts = [*strings_in(parsed), *self.parameters.values()]
+        used = {m.strip().lower() for text in texts for m in PACKAGE_REFERENCE.findall(text)}
+        unused = [p.name for p in self.packages if p.name.lower() not in used]
+        if unused:
+            raise ValueError(
+                f"{where}: packages {', '.join(unused)} not used: refer to them in the "
+                "template or a parameter value as #{Shiplane.Package[NAME].Image} (or .Tag, "
+                ".Digest)"
+            )
+        undeclared = sorted(used - set(names))
+        if undeclared:
+            raise ValueError(
+                f"{where}: the template refers to package(s) {', '.join(undeclared)} that "
+                "the step's packages do not declare"
+            )
+        return self
+
+    def parsed_template(self) -> dict[str, Any]:
+        return parse_template(self.template)
+
+    @property
+    def repositories(self) -> list[str]:
+        return sorted({p.repository for p in self.packages})
+
+
+Step = Annotated[EcsServiceStep | CloudFormationStep, Field(discriminator="type")]
 
 DEFAULT_CHANNEL = "default"
 
@@ -602,10 +704,18 @@ class Channel(Model):
 class Project(Model):
     name: Name
     lifecycle: Name
-    steps: list[Step] = Field(min_length=1, max_length=1)
+    steps: list[Step] = Field(min_length=1, max_length=20, description="deployed in order")
     tenanted_mode: TenantedMode = TenantedMode.UNTENANTED
     channels: list[Channel] = Field(default_factory=list)
     variables: list[Variable] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _unique_steps(self) -> Project:
+        names = [s.name for s in self.steps]
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        if repeated:
+            raise ValueError(f"steps: name(s) used more than once: {', '.join(repeated)}")
+        return self
 
     @model_validator(mode="after")
     def _default_channel(self) -> Project:
@@ -744,6 +854,9 @@ class Deployment(Model):
     targets: list[str] = Field(default_factory=list)
     task_definition_arns: dict[str, str] = Field(default_factory=dict, description="by target")
     stacks: dict[str, str] = Field(default_factory=dict, description="stack name by target")
+    outputs: dict[str, dict[str, str]] = Field(
+        default_factory=dict, description="stack outputs of cloudformation steps, by step"
+    )
     reason: str = ""
     diagnosis: Diagnosis = Field(default_factory=Diagnosis)
     timeline: list[TimelineEntry] = Field(default_factory=list)

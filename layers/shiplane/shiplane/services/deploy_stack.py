@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel, Field
 
-from shiplane.domain.models import DeploymentUnit, Outcome, OutcomeStatus
+from shiplane.domain.models import CloudFormationStep, DeploymentUnit, Outcome, OutcomeStatus
 from shiplane.domain.naming import service_name
 from shiplane.errors import InvalidRequestError, StackBusyError, StackDeadError
 from shiplane.observability import logger
@@ -21,8 +21,11 @@ from shiplane.ports import (
     TaskTokens,
     WaitStore,
 )
+from shiplane.rendering.cloudformation_step import render_cloudformation_step
 from shiplane.rendering.service_stack import render_service_stack
 from shiplane.rendering.task_definition import shiplane_tags
+from shiplane.services.evaluation import unit_lookup
+from shiplane.services.outcomes import capture_outputs
 from shiplane.services.units import UnitContext, load_unit
 from shiplane.validation import parse
 
@@ -49,16 +52,44 @@ class DeployStackRequest(BaseModel):
 def deploy_stack(payload: object, deps: DeployDependencies) -> None:
     request = parse(DeployStackRequest, payload, "Deploy Stack request")
     unit = request.unit
-    if not unit.task_definition_arn:
-        raise InvalidRequestError("the unit has no task_definition_arn: register it first")
     ctx = load_unit(unit, deps.config, deps.releases, deps.gateways)
+    step = ctx.step
+    if isinstance(step, CloudFormationStep):
+        # Rendered (and refused) before anything changes: a bad value leaves no stack.
+        outputs = deps.deployments.get_deployment(unit.project, unit.deployment_id).outputs
+        lookup = unit_lookup(
+            ctx.release,
+            step,
+            unit.environment,
+            ctx.tenant,
+            ctx.target,
+            unit.deployment_id,
+            step_outputs=outputs,
+        )
+        rendered = render_cloudformation_step(step, lookup)
+        template, parameters = rendered.template, rendered.parameters
+        tags = {**step.tags, **shiplane_tags(unit)}
+        role = step.role_arn or ctx.target.cloudformation_role_arn
+        capabilities: list[str] = list(step.capabilities)
+        service = ""
+        unchanged = "no changes: the stack already matches the template and parameters"
+        deps.deployments.mark_deploying(
+            unit.project, unit.deployment_id, unit.target, stacks=ctx.stack_name
+        )
+    else:
+        if not unit.task_definition_arn:
+            raise InvalidRequestError("the unit has no task_definition_arn: register it first")
+        template = render_service_stack(
+            step, ctx.target, unit.tenant, project=unit.project, environment=unit.environment
+        )
+        parameters = {"TaskDefinitionArn": unit.task_definition_arn}
+        tags = shiplane_tags(unit)
+        role = ctx.target.cloudformation_role_arn
+        capabilities = []
+        service = service_name(step.service.name, unit.tenant)
+        unchanged = "no changes: the stack already runs this task definition"
     _clear_dead_state(ctx, deps)
 
-    template = render_service_stack(
-        ctx.step, ctx.target, unit.tenant, project=unit.project, environment=unit.environment
-    )
-    parameters = {"TaskDefinitionArn": unit.task_definition_arn}
-    tags = shiplane_tags(unit)
     wait = StackWait(
         stack_key=ctx.stack_key,
         task_token=request.task_token,
@@ -66,17 +97,24 @@ def deploy_stack(payload: object, deps: DeployDependencies) -> None:
         project=unit.project,
         target=unit.target,
         cluster=ctx.target.cluster,
-        service=service_name(ctx.step.service.name, unit.tenant),
-        task_definition_arn=unit.task_definition_arn,
+        service=service,
+        task_definition_arn=unit.task_definition_arn or "",
+        step=unit.step,
     )
     deps.waits.put_wait(wait)
-    role = ctx.target.cloudformation_role_arn
     try:
         if ctx.gateway.describe_stack(ctx.stack_name) is None:
-            ctx.gateway.create_stack(ctx.stack_name, template, parameters, tags, role)
+            ctx.gateway.create_stack(
+                ctx.stack_name, template, parameters, tags, role, capabilities=capabilities
+            )
             action = "creating"
-        elif ctx.gateway.update_stack(ctx.stack_name, template, parameters, tags, role) is None:
-            _finish_now(deps, wait, "no changes: the stack already runs this task definition")
+        elif (
+            ctx.gateway.update_stack(
+                ctx.stack_name, template, parameters, tags, role, capabilities=capabilities
+            )
+            is None
+        ):
+            _finish_now(deps, wait, unchanged, ctx)
             return
         else:
             action = "updating"
@@ -87,7 +125,7 @@ def deploy_stack(payload: object, deps: DeployDependencies) -> None:
         unit.project, unit.deployment_id, f"{unit.target}: {action} stack {ctx.stack_name}"
     )
     logger.info("stack change started", extra={"stack": ctx.stack_name, "action": action})
-    if ctx.step.wait.mode == "none":
+    if step.wait.mode == "none":
         _finish_now(deps, wait, "the step does not wait for the rollout")
 
 
@@ -102,7 +140,10 @@ def _clear_dead_state(ctx: UnitContext, deps: DeployDependencies) -> None:
         ctx.gateway.delete_stack(ctx.stack_name)
         note = f"stack {ctx.stack_name} was {stack.status} (a failed create): deleting it"
     elif stack.status == "UPDATE_ROLLBACK_FAILED":
-        ctx.gateway.continue_update_rollback(ctx.stack_name, ctx.target.cloudformation_role_arn)
+        role = ctx.target.cloudformation_role_arn
+        if isinstance(ctx.step, CloudFormationStep) and ctx.step.role_arn:
+            role = ctx.step.role_arn
+        ctx.gateway.continue_update_rollback(ctx.stack_name, role)
         note = f"stack {ctx.stack_name} was UPDATE_ROLLBACK_FAILED: continuing the rollback"
     elif stack.status == "DELETE_FAILED":
         raise StackDeadError(
@@ -114,11 +155,16 @@ def _clear_dead_state(ctx: UnitContext, deps: DeployDependencies) -> None:
         raise StackBusyError(note)
 
 
-def _finish_now(deps: DeployDependencies, wait: StackWait, reason: str) -> None:
+def _finish_now(
+    deps: DeployDependencies, wait: StackWait, reason: str, ctx: UnitContext | None = None
+) -> None:
     outcome = Outcome(
         status=OutcomeStatus.SUCCEEDED,
         reason=reason,
-        task_definition_arn=wait.task_definition_arn,
+        task_definition_arn=wait.task_definition_arn or None,
     )
+    if ctx is not None:
+        # Unchanged stack: its outputs are those of the last update, ready now.
+        capture_outputs(ctx.gateway, deps.deployments, wait, ctx.stack_name)
     deps.waits.delete_wait(wait.stack_key, wait.task_token)
     deps.tokens.succeed(wait.task_token, outcome.model_dump(mode="json"))

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 
 from pydantic import BaseModel
 
-from shiplane.domain.models import Outcome
+from shiplane.domain.models import Outcome, OutcomeStatus
 from shiplane.domain.naming import service_key, stack_key
 from shiplane.domain.requests import EcsDeploymentEvent, StackStatusChangeEvent
 from shiplane.observability import logger, metrics
@@ -19,12 +19,18 @@ from shiplane.ports import (
     ConfigStore,
     DeploymentStore,
     StackWait,
+    TargetGateway,
     TargetGateways,
     TargetHealthStore,
     TaskTokens,
     WaitStore,
 )
-from shiplane.services.outcomes import FAILURE_STATUSES, SUCCESS_STATUSES, decide
+from shiplane.services.outcomes import (
+    FAILURE_STATUSES,
+    SUCCESS_STATUSES,
+    capture_outputs,
+    decide,
+)
 from shiplane.validation import parse
 
 
@@ -77,7 +83,7 @@ def _stack_event(event: StackStatusChangeEvent, deps: EventsDependencies) -> Eve
         if status.endswith("_COMPLETE"):
             deps.waits.mark_stack_complete(key, wait.task_token)
         return EventResult(handled=True, message=f"stack {stack_name} {status}: still waiting")
-    return _complete(deps, key, wait, outcome)
+    return _complete(deps, key, wait, outcome, gateway)
 
 
 def _ecs_event(event: EcsDeploymentEvent, deps: EventsDependencies) -> EventResult:
@@ -116,7 +122,16 @@ def _record_arrival(deps: EventsDependencies, account: str, region: str) -> None
         deps.health.record_target_event(account, region, deps.now())
 
 
-def _complete(deps: EventsDependencies, key: str, wait: StackWait, outcome: Outcome) -> EventResult:
+def _complete(
+    deps: EventsDependencies,
+    key: str,
+    wait: StackWait,
+    outcome: Outcome,
+    gateway: TargetGateway | None = None,
+) -> EventResult:
+    if gateway is not None and outcome.status is OutcomeStatus.SUCCEEDED:
+        # Before the token: the next step may start as soon as it is completed.
+        capture_outputs(gateway, deps.deployments, wait, key.split("#", 2)[2])
     delivered = deps.tokens.succeed(wait.task_token, outcome.model_dump(mode="json"))
     deps.waits.delete_wait(key, wait.task_token)
     metrics.add_metric(name=f"Rollout{outcome.status.title()}", unit="Count", value=1)

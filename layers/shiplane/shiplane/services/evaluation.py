@@ -4,9 +4,9 @@ the rendered structures (never into template text)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
-from shiplane.domain.models import EcsServiceStep, Release, Target, Tenant
+from shiplane.domain.models import CloudFormationStep, Release, Step, Target, Tenant
 from shiplane.domain.variables import (
     EvaluationContext,
     Variable,
@@ -15,6 +15,7 @@ from shiplane.domain.variables import (
     system_variables,
 )
 from shiplane.errors import ConfigurationError, SensitiveVariableMisuseError
+from shiplane.rendering.cloudformation_step import render_cloudformation_step
 from shiplane.rendering.task_definition import ContainerSettings
 
 
@@ -29,7 +30,7 @@ def tenant_variables(tenant: Tenant | None) -> list[Variable]:
 
 
 def context_for(
-    release: Release, step: EcsServiceStep, environment: str, tenant: Tenant | None, target: Target
+    release: Release, step: Step, environment: str, tenant: Tenant | None, target: Target
 ) -> EvaluationContext:
     return EvaluationContext(
         environment=environment,
@@ -42,19 +43,42 @@ def context_for(
     )
 
 
-def evaluate_step(
+def declared_outputs(release: Release, step: Step) -> dict[str, dict[str, str]]:
+    """What the steps before `step` will output, as far as their templates declare it:
+    used where the real outputs are not known yet (release checks), so that a reference
+    to an output no earlier step declares fails at release time."""
+    outputs: dict[str, dict[str, str]] = {}
+    for earlier in release.process:
+        if earlier.name == step.name:
+            break
+        if isinstance(earlier, CloudFormationStep):
+            declared = earlier.parsed_template().get("Outputs") or {}
+            outputs[earlier.name] = {key: f"<{earlier.name}.{key}>" for key in declared}
+    return outputs
+
+
+def unit_lookup(
     release: Release,
-    step: EcsServiceStep,
+    step: Step,
     environment: str,
     tenant: Tenant | None,
     target: Target,
     deployment_id: str,
-) -> dict[str, ContainerSettings]:
-    """Each container's environment, secrets and command for this deployment. Raises a
-    VariableError naming the variable and the field for anything unresolvable."""
+    step_outputs: Mapping[str, Mapping[str, str]] | None = None,
+) -> dict[str, Variable | str]:
+    """Resolved project and tenant variables plus the `Shiplane.*` system variables of
+    one unit, keyed by lower-cased name. `step_outputs` None: the outputs the earlier
+    steps' templates declare, with placeholder values (release checks)."""
     variables: Sequence[Variable] = [*release.variables, *tenant_variables(tenant)]
     ctx = context_for(release, step, environment, tenant, target)
     lookup: dict[str, Variable | str] = dict(resolve(variables, ctx))
+    # Packages by repository, and a cloudformation step's packages by their own names.
+    packages = dict(release.images)
+    for earlier in release.process:
+        if isinstance(earlier, CloudFormationStep):
+            for package in earlier.packages:
+                if package.repository in release.images:
+                    packages.setdefault(package.name, release.images[package.repository])
     lookup.update(
         system_variables(
             release_number=release.version,
@@ -64,9 +88,29 @@ def evaluate_step(
             project=release.project,
             deployment_id=deployment_id,
             target=target.name,
-            packages=release.images,
+            packages=packages,
+            step_outputs=declared_outputs(release, step) if step_outputs is None else step_outputs,
         )
     )
+    return lookup
+
+
+def evaluate_step(
+    release: Release,
+    step: Step,
+    environment: str,
+    tenant: Tenant | None,
+    target: Target,
+    deployment_id: str,
+    step_outputs: Mapping[str, Mapping[str, str]] | None = None,
+) -> dict[str, ContainerSettings]:
+    """Each container's environment, secrets and command for this deployment (nothing for
+    a cloudformation step, whose template is checked by `evaluate_cloudformation_step`).
+    Raises a VariableError naming the variable and the field for anything unresolvable."""
+    lookup = unit_lookup(release, step, environment, tenant, target, deployment_id, step_outputs)
+    if isinstance(step, CloudFormationStep):
+        render_cloudformation_step(step, lookup)
+        return {}
     settings: dict[str, ContainerSettings] = {}
     for container in step.task.containers:
         where = f"steps.{step.name}.task.containers.{container.name}"

@@ -4,7 +4,7 @@ diagnosis of a failure. Shared by the events function and the reconciliation."""
 from __future__ import annotations
 
 from shiplane.domain.models import Diagnosis, Outcome, OutcomeStatus
-from shiplane.ports import StackState, StackWait, TargetGateway
+from shiplane.ports import DeploymentStore, StackState, StackWait, TargetGateway
 
 SUCCESS_STATUSES = frozenset({"CREATE_COMPLETE", "UPDATE_COMPLETE"})
 FAILURE_STATUSES = frozenset(
@@ -26,6 +26,8 @@ def family_of(task_definition_arn: str) -> str:
 
 
 def diagnose(gateway: TargetGateway, wait: StackWait, stack_name: str) -> Diagnosis:
+    if not wait.service:  # a cloudformation step: the stack's events tell it all
+        return Diagnosis(stack_events=gateway.stack_failure_events(stack_name))
     service = gateway.describe_service(wait.cluster, wait.service)
     return Diagnosis(
         stopped_tasks=gateway.stopped_task_reasons(
@@ -39,7 +41,14 @@ def diagnose(gateway: TargetGateway, wait: StackWait, stack_name: str) -> Diagno
 def decide(
     gateway: TargetGateway, wait: StackWait, stack_name: str, stack_status: str, reason: str = ""
 ) -> Outcome | None:
-    """The outcome, or None while the rollout is still going."""
+    """The outcome, or None while the rollout is still going. A wait without a service
+    (a cloudformation step's stack) is judged by the stack's status alone."""
+    if stack_status in SUCCESS_STATUSES and not wait.service:
+        return Outcome(
+            status=OutcomeStatus.SUCCEEDED,
+            reason=f"stack {stack_name} {stack_status}",
+            stack_status=stack_status,
+        )
     if stack_status in SUCCESS_STATUSES:
         service = gateway.describe_service(wait.cluster, wait.service)
         if service is None:
@@ -73,6 +82,19 @@ def decide(
         why = f"stack {stack_name} ended {stack_status}" + (f": {reason}" if reason else "")
         return _failed(gateway, wait, stack_name, stack_status, why)
     return None
+
+
+def capture_outputs(
+    gateway: TargetGateway, deployments: DeploymentStore, wait: StackWait, stack_name: str
+) -> dict[str, str]:
+    """A succeeded cloudformation step's stack outputs, recorded on the deployment so
+    that later steps can use them as `#{Shiplane.Step[STEP].Output[KEY]}`."""
+    if wait.service or not wait.step:
+        return {}
+    stack = gateway.describe_stack(stack_name)
+    outputs = dict(stack.outputs) if stack else {}
+    deployments.record_step_outputs(wait.project, wait.deployment_id, wait.step, outputs)
+    return outputs
 
 
 def _failed(

@@ -10,6 +10,7 @@ from datetime import datetime
 from shiplane.domain.lifecycle import effective_phases
 from shiplane.domain.models import (
     UNTENANTED,
+    CloudFormationStep,
     Deployment,
     DeploymentMode,
     DeploymentTask,
@@ -18,6 +19,7 @@ from shiplane.domain.models import (
     Phase,
     Project,
     Release,
+    Step,
     Target,
     Tenant,
     TriggeredBy,
@@ -79,8 +81,11 @@ def plan_deployment(
 ) -> Planned:
     units: list[DeploymentUnit] = []
     tenant_config = world.tenant(tenant)
+    # Step by step, in the process's order (a later step may use an earlier one's
+    # outputs); the inner Map runs them one at a time, in this order.
     for step in release.process:
-        for target in select_targets(world.targets, environment, step.target_role, tenant_config):
+        targets = select_targets(world.targets, environment, step.target_role, tenant_config)
+        for target in sorted(targets, key=lambda t: t.name):
             units.append(
                 DeploymentUnit(
                     deployment_id=deployment_id,
@@ -90,7 +95,7 @@ def plan_deployment(
                     tenant=tenant,
                     target=target.name,
                     step=step.name,
-                    stack_name=stack_name(release.project, step.name, environment, tenant),
+                    stack_name=unit_stack_name(step, release.project, environment, tenant),
                     wait_timeout_seconds=step.wait.timeout_seconds,
                 )
             )
@@ -144,3 +149,11 @@ def plan_automatic(
                 )
             )
     return planned
+
+
+def unit_stack_name(step: Step, project: str, environment: str, tenant: str) -> str:
+    """The step's own stack name (a cloudformation step may set one), else the
+    deterministic `shiplane-{project}-{step}-{environment}-{tenant}`."""
+    if isinstance(step, CloudFormationStep) and step.stack_name:
+        return step.stack_name
+    return stack_name(project, step.name, environment, tenant)

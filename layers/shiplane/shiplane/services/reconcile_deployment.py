@@ -5,7 +5,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from shiplane.domain.models import DeploymentUnit, Diagnosis, Outcome, OutcomeStatus
+from shiplane.domain.models import (
+    CloudFormationStep,
+    DeploymentUnit,
+    Diagnosis,
+    Outcome,
+    OutcomeStatus,
+)
 from shiplane.domain.naming import service_name
 from shiplane.ports import (
     ConfigStore,
@@ -15,7 +21,7 @@ from shiplane.ports import (
     TargetGateways,
     WaitStore,
 )
-from shiplane.services.outcomes import diagnose, outcome_from_stack
+from shiplane.services.outcomes import capture_outputs, diagnose, outcome_from_stack
 from shiplane.services.units import load_unit
 from shiplane.validation import parse
 
@@ -40,11 +46,16 @@ def reconcile_deployment(payload: object, deps: ReconcileDependencies) -> Outcom
         project=unit.project,
         target=unit.target,
         cluster=ctx.target.cluster,
-        service=service_name(ctx.step.service.name, unit.tenant),
+        service=""
+        if isinstance(ctx.step, CloudFormationStep)
+        else service_name(ctx.step.service.name, unit.tenant),
         task_definition_arn=unit.task_definition_arn or "",
+        step=unit.step,
     )
     stack = ctx.gateway.describe_stack(ctx.stack_name)
     outcome = outcome_from_stack(ctx.gateway, wait, ctx.stack_name, stack)
+    if outcome is not None and outcome.status is OutcomeStatus.SUCCEEDED:
+        capture_outputs(ctx.gateway, deps.deployments, wait, ctx.stack_name)
     if outcome is None:
         status = stack.status if stack else "missing"
         outcome = Outcome(

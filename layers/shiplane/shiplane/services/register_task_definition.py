@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from shiplane.domain.models import DeploymentUnit
+from shiplane.domain.models import CloudFormationStep, DeploymentUnit
 from shiplane.errors import TargetUnavailableError
 from shiplane.observability import logger
 from shiplane.ports import (
@@ -41,8 +41,17 @@ def register_task_definition(payload: object, deps: RegisterDependencies) -> Dep
     if deps.health is not None:
         # What the health check compares with the events seen: a deployment started here.
         deps.health.record_target_deployment(ctx.target.account_id, ctx.target.region, deps.now())
+    if isinstance(ctx.step, CloudFormationStep):
+        return unit  # no task definition: Deploy Stack renders the template
+    outputs = deps.deployments.get_deployment(unit.project, unit.deployment_id).outputs
     settings = evaluate_step(
-        ctx.release, ctx.step, unit.environment, ctx.tenant, ctx.target, unit.deployment_id
+        ctx.release,
+        ctx.step,
+        unit.environment,
+        ctx.tenant,
+        ctx.target,
+        unit.deployment_id,
+        step_outputs=outputs,
     )
     definition = render_task_definition(
         ctx.step, ctx.release, unit, settings, region=ctx.target.region

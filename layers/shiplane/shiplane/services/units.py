@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from shiplane.domain.models import (
     UNTENANTED,
     DeploymentUnit,
-    EcsServiceStep,
     Release,
+    Step,
     Target,
     Tenant,
 )
@@ -22,7 +22,7 @@ from shiplane.ports import ConfigStore, ReleaseStore, TargetGateway, TargetGatew
 class UnitContext:
     unit: DeploymentUnit
     release: Release
-    step: EcsServiceStep
+    step: Step
     target: Target
     gateway: TargetGateway
     tenant: Tenant | None = None
