@@ -203,3 +203,32 @@ def test_a_unit_that_raised_is_recorded_with_the_error(pipeline: Pipeline) -> No
     assert result["failed"] is True
     deployment = pipeline.store.get_deployment("web", unit["deployment_id"])
     assert deployment.reason == "dev-cluster: TargetUnavailableError: cannot assume the role"
+
+
+def test_after_a_failed_unit_the_rest_of_the_deployment_is_not_deployed(
+    configured: DynamoStore, clock: Any
+) -> None:
+    from shiplane.errors import EarlierStepFailedError
+    from shiplane.services.apply_configuration import apply_configuration
+    from shiplane.services.record_deployment import note_unit_failure
+    from tests.helpers import demo_configuration
+
+    config = demo_configuration()
+    second = dict(config["targets"][0], name="dev-cluster-2", cluster="shiplane-dev-2")
+    config["targets"].append(second)
+    apply_configuration(config, configured)
+    pipeline = Pipeline(configured, clock)
+    task = pipeline.resolve(ecr_push("web", "1.0.0", DIGEST_1))["deployments"][0]
+    first_unit, later_unit = task["units"]
+    registered, token = pipeline.start_unit(first_unit)
+    pipeline.finish_unit(registered, token, crash=True)  # rollout fails: the events mark it
+
+    with pytest.raises(EarlierStepFailedError, match="web-service on dev-cluster failed"):
+        register_task_definition(later_unit, pipeline.register_deps)
+    assert len(pipeline.gateway.task_definitions) == 1, "nothing registered for the later unit"
+
+    # An error (not a rollout outcome) marks the deployment the same way.
+    other = pipeline.resolve(ecr_push("web", "1.0.1", DIGEST_2))["deployments"][0]
+    note_unit_failure(other["units"][0] | {"error": {"Error": "X"}}, pipeline.record_deps)
+    with pytest.raises(EarlierStepFailedError):
+        register_task_definition(other["units"][1], pipeline.register_deps)

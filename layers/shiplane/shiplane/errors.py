@@ -89,6 +89,10 @@ class SensitiveVariableMisuseError(VariableError):
     """A sensitive value would end up in plain text (inside a larger string, a template...)."""
 
 
+class EarlierStepFailedError(TerminalError):
+    """A unit is not deployed because an earlier unit of the same deployment failed."""
+
+
 class ApprovalRejectedError(TerminalError):
     """A person rejected the deployment."""
 

@@ -421,6 +421,15 @@ class DynamoStore:
     def get_current(self, project: str, environment: str, tenant: str) -> dict[str, Any] | None:
         return self._get(keys.current(project, environment, tenant))
 
+    def add_failed_unit(self, project: str, deployment_id: str, unit: str) -> None:
+        self._conditional(
+            "update_item",
+            Key=_item(keys.deployment(project, deployment_id), {}),
+            UpdateExpression="SET failed_units = list_append(if_not_exists(failed_units, :e), :u)",
+            ConditionExpression="attribute_exists(pk)",
+            ExpressionAttributeValues={":u": _serializer.serialize([unit]), ":e": {"L": []}},
+        )
+
     def add_timeline(self, project: str, deployment_id: str, message: str) -> None:
         entry = {"at": _now(), "message": message}
         self._conditional(

@@ -860,6 +860,9 @@ class Deployment(Model):
     reason: str = ""
     diagnosis: Diagnosis = Field(default_factory=Diagnosis)
     timeline: list[TimelineEntry] = Field(default_factory=list)
+    failed_units: list[str] = Field(
+        default_factory=list, description="units that failed: later units are not deployed"
+    )
     created_at: datetime
     started_at: datetime | None = None
     finished_at: datetime | None = None

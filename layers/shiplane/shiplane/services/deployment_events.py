@@ -132,6 +132,11 @@ def _complete(
     if gateway is not None and outcome.status is OutcomeStatus.SUCCEEDED:
         # Before the token: the next step may start as soon as it is completed.
         capture_outputs(gateway, deps.deployments, wait, key.split("#", 2)[2])
+    if outcome.status is OutcomeStatus.FAILED:
+        # Before the token too: the deployment's later units must see it and not deploy.
+        deps.deployments.add_failed_unit(
+            wait.project, wait.deployment_id, f"{wait.step or 'step'} on {wait.target}"
+        )
     delivered = deps.tokens.succeed(wait.task_token, outcome.model_dump(mode="json"))
     deps.waits.delete_wait(key, wait.task_token)
     metrics.add_metric(name=f"Rollout{outcome.status.title()}", unit="Count", value=1)

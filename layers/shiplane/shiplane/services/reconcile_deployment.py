@@ -68,6 +68,10 @@ def reconcile_deployment(payload: object, deps: ReconcileDependencies) -> Outcom
         )
     if stored is not None:
         deps.waits.delete_wait(ctx.stack_key, stored.task_token)
+    if outcome.status is OutcomeStatus.FAILED:
+        deps.deployments.add_failed_unit(
+            unit.project, unit.deployment_id, f"{unit.step} on {unit.target}"
+        )
     deps.deployments.add_timeline(
         unit.project,
         unit.deployment_id,

@@ -129,3 +129,12 @@ def error_text(error: dict[str, Any] | None) -> str:
     if name == REJECTED_ERROR:
         return message or "rejected"
     return f"{name}: {message}" if message else name
+
+
+def note_unit_failure(payload: object, deps: RecordDependencies) -> None:
+    """A unit ended in error (not through a rollout outcome): the deployment's later units
+    must not deploy."""
+    unit = parse(UnitResult, payload, "failed unit")
+    deps.deployments.add_failed_unit(
+        unit.project, unit.deployment_id, f"{unit.step} on {unit.target}"
+    )

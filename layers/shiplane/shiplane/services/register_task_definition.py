@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from shiplane.domain.models import CloudFormationStep, DeploymentUnit
-from shiplane.errors import TargetUnavailableError
+from shiplane.errors import EarlierStepFailedError, TargetUnavailableError
 from shiplane.observability import logger
 from shiplane.ports import (
     ConfigStore,
@@ -36,6 +36,13 @@ class RegisterDependencies:
 
 def register_task_definition(payload: object, deps: RegisterDependencies) -> DeploymentUnit:
     unit = parse(DeploymentUnit, payload, "deployment unit")
+    deployment = deps.deployments.get_deployment(unit.project, unit.deployment_id)
+    if deployment.failed_units:
+        # Units run in step order: what comes after a failure is not deployed.
+        raise EarlierStepFailedError(
+            f"{unit.step} on {unit.target} not deployed: {', '.join(deployment.failed_units)} "
+            "failed earlier in this deployment"
+        )
     _refuse_unhealthy_target(unit.target, deps)
     ctx = load_unit(unit, deps.config, deps.releases, deps.gateways)
     if deps.health is not None:
@@ -43,7 +50,7 @@ def register_task_definition(payload: object, deps: RegisterDependencies) -> Dep
         deps.health.record_target_deployment(ctx.target.account_id, ctx.target.region, deps.now())
     if isinstance(ctx.step, CloudFormationStep):
         return unit  # no task definition: Deploy Stack renders the template
-    outputs = deps.deployments.get_deployment(unit.project, unit.deployment_id).outputs
+    outputs = deployment.outputs
     settings = evaluate_step(
         ctx.release,
         ctx.step,
