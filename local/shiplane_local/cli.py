@@ -388,3 +388,39 @@ def local_diff(
     """How a deployment would differ from what runs now: task definition fields, and the
     stack's change set (created, described and deleted again)."""
     _preview("diff", project, release, environment, tenant, output, endpoint)
+
+
+@local.command("convert")
+def local_convert(
+    project: str,
+    step: str,
+    replace: Annotated[
+        bool, typer.Option("--replace", help="replace the step in the project (in place)")
+    ] = False,
+    output: Annotated[str, typer.Option(help="yaml (the step document) or json")] = "yaml",
+    endpoint: Endpoint = "",
+) -> None:
+    """An ecs-service step as an equivalent cloudformation step: printed (read-only), or
+    with --replace put in the project's place of the step."""
+    from shiplane.errors import ShiplaneError
+    from shiplane.services.convert import export_converted, replace_with_converted
+
+    if output not in ("yaml", "json"):
+        typer.echo(f"--output must be yaml or json, not {output!r}", err=True)
+        raise typer.Exit(2)
+    try:
+        store = _store(endpoint)
+        result = (
+            replace_with_converted(project, step, store)
+            if replace
+            else export_converted(project, step, store)
+        )
+    except ShiplaneError as exc:
+        typer.echo(f"{type(exc).__name__}: {exc}", err=True)
+        raise typer.Exit(2) from None
+    if output == "json":
+        typer.echo(result.model_dump_json(indent=2))
+    else:
+        typer.echo(result.yaml, nl=False)
+    if replace:
+        typer.echo(f"step {step!r} of project {project!r} replaced by its conversion", err=True)

@@ -199,8 +199,11 @@ def system_variables(
     target: str,
     packages: Mapping[str, PackageLike] | None = None,
     step_outputs: Mapping[str, Mapping[str, str]] | None = None,
+    target_settings: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
-    """The `Shiplane.*` variables of one deployment, keyed by lower-cased name."""
+    """The `Shiplane.*` variables of one deployment, keyed by lower-cased name.
+    `target_settings`: the target's values as `Shiplane.Target.{Key}` (Cluster, Region,
+    Subnets, SecurityGroups, AssignPublicIp)."""
     values = {
         "Shiplane.Release.Number": release_number,
         "Shiplane.Release.Channel": channel,
@@ -210,6 +213,8 @@ def system_variables(
         "Shiplane.Deployment.Id": deployment_id,
         "Shiplane.Target.Name": target,
     }
+    for key, value in (target_settings or {}).items():
+        values[f"Shiplane.Target.{key}"] = value
     for name, package in (packages or {}).items():
         values[f"Shiplane.Package[{name}].Image"] = package.image
         values[f"Shiplane.Package[{name}].Tag"] = package.tag

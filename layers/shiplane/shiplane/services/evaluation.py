@@ -57,6 +57,17 @@ def declared_outputs(release: Release, step: Step) -> dict[str, dict[str, str]]:
     return outputs
 
 
+def target_settings(target: Target) -> dict[str, str]:
+    """The target's values a converted step's parameters use (`Shiplane.Target.*`)."""
+    return {
+        "Cluster": target.cluster,
+        "Region": target.region,
+        "Subnets": ",".join(target.subnets),
+        "SecurityGroups": ",".join(target.security_groups),
+        "AssignPublicIp": "ENABLED" if target.assign_public_ip else "DISABLED",
+    }
+
+
 def unit_lookup(
     release: Release,
     step: Step,
@@ -90,6 +101,7 @@ def unit_lookup(
             target=target.name,
             packages=packages,
             step_outputs=declared_outputs(release, step) if step_outputs is None else step_outputs,
+            target_settings=target_settings(target),
         )
     )
     return lookup
