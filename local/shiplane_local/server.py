@@ -40,6 +40,23 @@ _TARGET_TO_CLIENT = {
 }
 
 
+class SerializedDynamoDB:
+    """WSGI middleware: one DynamoDB request at a time. moto's DynamoDB is not thread-safe
+    (two concurrent `ADD` updates can return the same counter value, two conditional puts
+    can both succeed); real DynamoDB makes each request atomic, and so must the local
+    cloud. DynamoDB requests never call back into the server, so this cannot deadlock."""
+
+    def __init__(self, app: Callable[..., Any]) -> None:
+        self.app = app
+        self._lock = threading.Lock()
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        if not environ.get("HTTP_X_AMZ_TARGET", "").startswith("DynamoDB_"):
+            return self.app(environ, start_response)
+        with self._lock:
+            return list(self.app(environ, start_response))
+
+
 class ApiCallCounter:
     """WSGI middleware that counts requests as `service:Operation` (e.g. `ecr:PutImage`)."""
 
@@ -110,11 +127,14 @@ def _rest_operation(service: str, environ: dict[str, Any]) -> str:
 
 
 class CountingMotoServer(ThreadedMotoServer):
-    """`ThreadedMotoServer` whose WSGI application is wrapped by an `ApiCallCounter`."""
+    """`ThreadedMotoServer` whose WSGI application counts requests and makes each DynamoDB
+    request atomic."""
 
     def __init__(self, ip_address: str = "127.0.0.1", port: int = 0) -> None:
         super().__init__(ip_address=ip_address, port=port, verbose=False)
-        self.counter = ApiCallCounter(DomainDispatcherApplication(create_backend_app))
+        self.counter = ApiCallCounter(
+            SerializedDynamoDB(DomainDispatcherApplication(create_backend_app))
+        )
 
     def _server_entry(self) -> None:
         self._server = make_server(

@@ -22,7 +22,8 @@ ACCOUNT = "123456789012"
 CLUSTER = "shiplane-dev"
 STACK = "shiplane-web-web-dev-untenanted"
 REPOSITORY = "web"
-SLOW = 0.8  # a delay for tests that look at a rollout while it is in progress
+SLOW = 4.0  # a delay for tests that look at a rollout while it is in progress (a loaded
+# machine must still get its look in before the rollout ends)
 
 TEMPLATE = """
 AWSTemplateFormatVersion: "2010-09-09"
@@ -163,7 +164,7 @@ def test_create_rolls_out_then_completes(cloud: dict[str, Any]) -> None:
     assert svc["deployments"][0]["rolloutState"] == "IN_PROGRESS"
     assert cloud["sim"].pending() == 1
 
-    cloud["sim"].settle(timeout=5)
+    cloud["sim"].settle(timeout=30)
     assert cloud["sim"].pending() == 0
     assert sequence(cloud["events"]) == [
         "cfn:CREATE_IN_PROGRESS",
@@ -206,7 +207,7 @@ def test_create_rolls_out_then_completes(cloud: dict[str, Any]) -> None:
 
 def test_update_rolls_out_then_completes(cloud: dict[str, Any]) -> None:
     first = create(cloud, push(cloud, "1.0.0"))
-    cloud["sim"].settle(timeout=5)
+    cloud["sim"].settle(timeout=30)
     old_deployment = service(cloud)["deployments"][0]["id"]
     cloud["events"].clear()
 
@@ -223,7 +224,7 @@ def test_update_rolls_out_then_completes(cloud: dict[str, Any]) -> None:
     assert svc["deployments"][0]["rolloutState"] == "IN_PROGRESS"
     assert svc["deployments"][1]["id"] == old_deployment
 
-    cloud["sim"].settle(timeout=5)
+    cloud["sim"].settle(timeout=30)
     assert sequence(cloud["events"]) == [
         "cfn:UPDATE_IN_PROGRESS",
         "ecs:SERVICE_DEPLOYMENT_IN_PROGRESS",
@@ -241,14 +242,14 @@ def test_update_rolls_out_then_completes(cloud: dict[str, Any]) -> None:
 
 def test_crash_on_update_rolls_back(cloud: dict[str, Any]) -> None:
     first = create(cloud, push(cloud, "1.0.0"))
-    cloud["sim"].settle(timeout=5)
+    cloud["sim"].settle(timeout=30)
     cloud["events"].clear()
 
     bad_image = push(cloud, "1.1.0", crash=True)
     assert image_crashes(bad_image)
     second = register(cloud, bad_image)
     cloud["cfn"].update_stack(StackName=STACK, TemplateBody=TEMPLATE, Parameters=params(second))
-    cloud["sim"].settle(timeout=5)
+    cloud["sim"].settle(timeout=30)
 
     assert sequence(cloud["events"]) == [
         "cfn:UPDATE_IN_PROGRESS",
@@ -294,14 +295,14 @@ def test_crash_on_update_rolls_back(cloud: dict[str, Any]) -> None:
     # after a rollback the stack can be updated again
     third = register(cloud, push(cloud, "1.2.0"))
     cloud["cfn"].update_stack(StackName=STACK, TemplateBody=TEMPLATE, Parameters=params(third))
-    cloud["sim"].settle(timeout=5)
+    cloud["sim"].settle(timeout=30)
     assert stack(cloud)["StackStatus"] == "UPDATE_COMPLETE"
     assert service(cloud)["taskDefinition"] == third
 
 
 def test_crash_on_create_ends_in_rollback_complete(cloud: dict[str, Any]) -> None:
     create(cloud, push(cloud, "1.0.0", crash=True))
-    cloud["sim"].settle(timeout=5)
+    cloud["sim"].settle(timeout=30)
 
     assert sequence(cloud["events"]) == [
         "cfn:CREATE_IN_PROGRESS",
@@ -324,17 +325,17 @@ def test_crash_on_create_ends_in_rollback_complete(cloud: dict[str, Any]) -> Non
             StackName=STACK, TemplateBody=TEMPLATE, Parameters=params(register(cloud, "x"))
         )
     cloud["cfn"].delete_stack(StackName=STACK)
-    cloud["sim"].settle(timeout=5)
+    cloud["sim"].settle(timeout=30)
     assert not cloud["cfn"].list_stacks(StackStatusFilter=["ROLLBACK_COMPLETE"])["StackSummaries"]
     create(cloud, push(cloud, "1.0.1"))
-    cloud["sim"].settle(timeout=5)
+    cloud["sim"].settle(timeout=30)
     assert stack(cloud)["StackStatus"] == "CREATE_COMPLETE"
     assert service(cloud)["status"] == "ACTIVE"
 
 
 def test_update_while_in_progress_is_refused(cloud: dict[str, Any]) -> None:
     create(cloud, push(cloud, "1.0.0"))
-    cloud["sim"].settle(timeout=5)
+    cloud["sim"].settle(timeout=30)
     second = register(cloud, push(cloud, "1.1.0"))
     cloud["sim"].delay_seconds = SLOW
     cloud["cfn"].update_stack(StackName=STACK, TemplateBody=TEMPLATE, Parameters=params(second))
@@ -347,7 +348,7 @@ def test_update_while_in_progress_is_refused(cloud: dict[str, Any]) -> None:
     assert error.value.response["Error"]["Message"] == (
         f"Stack:{stack_id} is in UPDATE_IN_PROGRESS state and can not be updated."
     )
-    cloud["sim"].settle(timeout=5)
+    cloud["sim"].settle(timeout=30)
     assert service(cloud)["taskDefinition"] == second
     assert stack(cloud)["StackStatus"] == "UPDATE_COMPLETE"
 
@@ -357,7 +358,7 @@ def test_stack_without_a_service_completes_at_once(cloud: dict[str, Any]) -> Non
     assert cloud["cfn"].describe_stacks(StackName="plain")["Stacks"][0]["StackStatus"] == (
         "CREATE_COMPLETE"
     )
-    cloud["sim"].settle(timeout=5)
+    cloud["sim"].settle(timeout=30)
     assert sequence(cloud["events"]) == ["cfn:CREATE_IN_PROGRESS", "cfn:CREATE_COMPLETE"]
 
 
@@ -433,7 +434,7 @@ def test_converted_template_keeps_the_task_definition_and_rolls_back(
         TemplateBody=CONVERTED_TEMPLATE,
         Parameters=[{"ParameterKey": "Image", "ParameterValue": good}],
     )
-    cloud["sim"].settle(timeout=5)
+    cloud["sim"].settle(timeout=30)
     first = service(cloud)["taskDefinition"]
     task_definition = cloud["ecs"].describe_task_definition(taskDefinition=first)["taskDefinition"]
     assert task_definition["networkMode"] == "awsvpc"
@@ -452,7 +453,7 @@ def test_converted_template_keeps_the_task_definition_and_rolls_back(
         TemplateBody=CONVERTED_TEMPLATE,
         Parameters=[{"ParameterKey": "Image", "ParameterValue": push(cloud, "2", crash=True)}],
     )
-    cloud["sim"].settle(timeout=5)
+    cloud["sim"].settle(timeout=30)
     assert sequence(cloud["events"])[-1] == "cfn:UPDATE_ROLLBACK_COMPLETE"
     assert service(cloud)["taskDefinition"] == first
     resources = cloud["cfn"].describe_stack_resources(StackName=STACK)["StackResources"]
@@ -462,6 +463,6 @@ def test_converted_template_keeps_the_task_definition_and_rolls_back(
 
 def test_describe_services_answers_task_definition_arns(cloud: dict[str, Any]) -> None:
     first = create(cloud, push(cloud, "1.0.0"))
-    cloud["sim"].settle(timeout=5)
+    cloud["sim"].settle(timeout=30)
     cloud["ecs"].update_service(cluster=CLUSTER, service="web", taskDefinition="web:1")
     assert service(cloud)["taskDefinition"] == first
