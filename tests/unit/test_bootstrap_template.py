@@ -17,6 +17,11 @@ def test_the_deploy_role_requires_the_external_id() -> None:
     [statement] = trust["Statement"]
     assert statement["Action"] == "sts:AssumeRole"
     assert statement["Condition"]["StringEquals"]["sts:ExternalId"] == {"Ref": "ExternalId"}
+    # only Shiplane's own function roles, not anyone in the Shiplane account
+    principal = statement["Condition"]["ArnLike"]["aws:PrincipalArn"]
+    assert principal == {
+        "Fn::Sub": "arn:${AWS::Partition}:iam::${ShiplaneAccountId}:role/${ShiplaneStackName}-*"
+    }
     assert BOOTSTRAP["Parameters"]["ExternalId"]["NoEcho"] is True
 
 
