@@ -219,6 +219,7 @@ class BotoTargetGateway:
         parameters: dict[str, str],
         tags: dict[str, str],
         role_arn: str | None,
+        capabilities: Sequence[str] = (),
     ) -> dict[str, Any]:
         args: dict[str, Any] = {
             "StackName": stack_name,
@@ -230,6 +231,8 @@ class BotoTargetGateway:
         }
         if role_arn:
             args["RoleARN"] = role_arn
+        if capabilities:
+            args["Capabilities"] = list(capabilities)
         return args
 
     def create_stack(
@@ -242,9 +245,7 @@ class BotoTargetGateway:
         *,
         capabilities: Sequence[str] = (),
     ) -> str:
-        args = self._stack_args(stack_name, template, parameters, tags, role_arn)
-        if capabilities:
-            args["Capabilities"] = list(capabilities)
+        args = self._stack_args(stack_name, template, parameters, tags, role_arn, capabilities)
         try:
             return str(self.cloudformation.create_stack(**args)["StackId"])
         except ClientError as exc:
@@ -262,9 +263,7 @@ class BotoTargetGateway:
         *,
         capabilities: Sequence[str] = (),
     ) -> str | None:
-        args = self._stack_args(stack_name, template, parameters, tags, role_arn)
-        if capabilities:
-            args["Capabilities"] = list(capabilities)
+        args = self._stack_args(stack_name, template, parameters, tags, role_arn, capabilities)
         try:
             return str(self.cloudformation.update_stack(**args)["StackId"])
         except ClientError as exc:
