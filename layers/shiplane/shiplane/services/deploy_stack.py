@@ -16,6 +16,7 @@ from shiplane.ports import (
     ConfigStore,
     DeploymentStore,
     ReleaseStore,
+    StackState,
     StackWait,
     TargetGateways,
     TaskTokens,
@@ -88,7 +89,7 @@ def deploy_stack(payload: object, deps: DeployDependencies) -> None:
         capabilities = []
         service = service_name(step.service.name, unit.tenant)
         unchanged = "no changes: the stack already runs this task definition"
-    _clear_dead_state(ctx, deps)
+    existing = _clear_dead_state(ctx, deps, role)
 
     wait = StackWait(
         stack_key=ctx.stack_key,
@@ -103,7 +104,7 @@ def deploy_stack(payload: object, deps: DeployDependencies) -> None:
     )
     deps.waits.put_wait(wait)
     try:
-        if ctx.gateway.describe_stack(ctx.stack_name) is None:
+        if existing is None:
             ctx.gateway.create_stack(
                 ctx.stack_name, template, parameters, tags, role, capabilities=capabilities
             )
@@ -129,10 +130,13 @@ def deploy_stack(payload: object, deps: DeployDependencies) -> None:
         _finish_now(deps, wait, "the step does not wait for the rollout")
 
 
-def _clear_dead_state(ctx: UnitContext, deps: DeployDependencies) -> None:
+def _clear_dead_state(
+    ctx: UnitContext, deps: DeployDependencies, role: str | None
+) -> StackState | None:
+    """The stack as it is, once it can take a change; StackBusyError while it cannot."""
     stack = ctx.gateway.describe_stack(ctx.stack_name)
     if stack is None:
-        return
+        return None
     note = None
     if stack.in_progress:
         raise StackBusyError(f"stack {ctx.stack_name} is {stack.status}: waiting for it")
@@ -140,9 +144,6 @@ def _clear_dead_state(ctx: UnitContext, deps: DeployDependencies) -> None:
         ctx.gateway.delete_stack(ctx.stack_name)
         note = f"stack {ctx.stack_name} was {stack.status} (a failed create): deleting it"
     elif stack.status == "UPDATE_ROLLBACK_FAILED":
-        role = ctx.target.cloudformation_role_arn
-        if isinstance(ctx.step, CloudFormationStep) and ctx.step.role_arn:
-            role = ctx.step.role_arn
         ctx.gateway.continue_update_rollback(ctx.stack_name, role)
         note = f"stack {ctx.stack_name} was UPDATE_ROLLBACK_FAILED: continuing the rollback"
     elif stack.status == "DELETE_FAILED":
@@ -153,6 +154,7 @@ def _clear_dead_state(ctx: UnitContext, deps: DeployDependencies) -> None:
     if note:
         deps.deployments.add_timeline(ctx.unit.project, ctx.unit.deployment_id, note)
         raise StackBusyError(note)
+    return stack
 
 
 def _finish_now(
