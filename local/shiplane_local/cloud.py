@@ -55,6 +55,7 @@ class LocalCloud:
         stack_name: str = "shiplane",
         template: Path | str | None = None,
         parameters: dict[str, str] | None = None,
+        api_port: int = 0,
     ) -> None:
         self.root = Path(root).resolve()
         self.template_path = Path(template) if template else self.root / "template.yaml"
@@ -77,6 +78,8 @@ class LocalCloud:
         self._saved_env: dict[str, str | None] = {}
         self._saved_sfn_config: Any = None
         self.rollouts: Any = None
+        self.api: Any = None  # the LocalApiGateway serving the api function
+        self.api_port = api_port
         self._started = False
 
     # -- lifecycle -----------------------------------------------------------------------
@@ -105,6 +108,7 @@ class LocalCloud:
             self._start_server()
             self._install()
             self._deploy_stack()
+            self._serve_api()
         except BaseException:
             self.stop()
             raise
@@ -124,6 +128,9 @@ class LocalCloud:
             deadline = time.monotonic() + 2
             while self.activity.snapshot() and time.monotonic() < deadline:
                 time.sleep(0.02)
+        if self.api is not None:
+            self.api.stop()
+            self.api = None
         if self.rollouts is not None:
             self.rollouts.uninstall()
             self.rollouts = None
@@ -249,6 +256,33 @@ class LocalCloud:
             self.runtime.apply_environment(resource["LogicalResourceId"], variables)
             for name in variables:
                 self._saved_env.setdefault(name, None)
+
+    def _serve_api(self) -> None:
+        """The API as API Gateway would serve it: proxy events to the api function."""
+        from .api_gateway import LocalApiGateway
+
+        resources = self.client("cloudformation").list_stack_resources(StackName=self.stack_name)
+        function = next(
+            r["PhysicalResourceId"]
+            for r in resources["StackResourceSummaries"]
+            if r["LogicalResourceId"] == "ApiFunction"
+        )
+        lam = self.client("lambda")
+
+        def invoke(event: dict[str, Any]) -> Any:
+            response = lam.invoke(FunctionName=function, Payload=json.dumps(event).encode())
+            payload = json.loads(response["Payload"].read() or b"null")
+            if response.get("FunctionError"):
+                raise RuntimeError(f"api function failed: {payload}")
+            return payload
+
+        self.api = LocalApiGateway(invoke, self.account_id, port=self.api_port).start()
+        self.outputs["ApiUrl"] = self.api.url
+        log.info("api served at %s", self.api.url)
+
+    @property
+    def api_url(self) -> str:
+        return str(self.outputs.get("ApiUrl", ""))
 
     # -- public API ----------------------------------------------------------------------
     def client(self, service: str, **kw: Any) -> Any:

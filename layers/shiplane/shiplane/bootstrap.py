@@ -13,6 +13,7 @@ from shiplane.adapters.dynamodb import DynamoStore
 from shiplane.adapters.ecr import EcrRegistry
 from shiplane.adapters.stepfunctions import SfnTaskTokens
 from shiplane.adapters.targets import AssumedRoleGateways
+from shiplane.api.deps import ApiDependencies
 from shiplane.services.approvals import ApprovalDependencies
 from shiplane.services.deploy_stack import DeployDependencies
 from shiplane.services.deployment_events import EventsDependencies
@@ -125,3 +126,21 @@ def retention() -> RetentionDependencies:
 def target_health() -> HealthDependencies:
     s = store()
     return HealthDependencies(config=s, health=s, gateways=gateways(), now=utc_now)
+
+
+def api() -> ApiDependencies:
+    """The API's dependencies. Its handler imports only this module's top and the
+    adapters it needs (cold start matters most for the API)."""
+    from shiplane.adapters.ssm import SsmSecrets
+    from shiplane.adapters.stepfunctions import SfnPipeline
+
+    s = store()
+    return ApiDependencies(
+        store=s,
+        now=utc_now,
+        pipeline=SfnPipeline(load_settings().state_machine_arn),
+        tokens=tokens(),
+        secrets=SsmSecrets(),
+        registry=EcrRegistry(),
+        gateways=gateways(),
+    )

@@ -97,4 +97,16 @@ class ApprovalRejectedError(TerminalError):
     """A person rejected the deployment."""
 
 
+class ConflictError(TerminalError):
+    """The request conflicts with the current state (it exists already, it has finished...)."""
+
+
+class PreconditionFailedError(TerminalError):
+    """An `If-Match` ETag does not match the stored resource: someone changed it first."""
+
+
+class PreconditionRequiredError(TerminalError):
+    """An update of an existing resource came without `If-Match`."""
+
+
 TRANSIENT_ERRORS: tuple[type[TransientError], ...] = (StackBusyError, ThrottledError)

@@ -16,6 +16,9 @@ class Settings(BaseModel):
     default_wait_timeout_seconds: int = Field(
         alias="DEFAULT_WAIT_TIMEOUT_SECONDS", default=1800, ge=30
     )
+    # The api function's: what it starts, where sensitive values go.
+    state_machine_arn: str = Field(alias="STATE_MACHINE_ARN", default="")
+    secrets_prefix: str = Field(alias="SECRETS_PREFIX", default="/shiplane/")
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:

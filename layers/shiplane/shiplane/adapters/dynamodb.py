@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -10,6 +11,7 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
 from shiplane.adapters import keys
+from shiplane.domain.audit import AuditRecord
 from shiplane.domain.health import TargetActivity, TargetHealth
 from shiplane.domain.models import (
     Configuration,
@@ -687,3 +689,42 @@ class DynamoStore:
     def get_target_health(self, target: str) -> TargetHealth | None:
         item = self._get(keys.target_health(target))
         return TargetHealth.model_validate(item) if item else None
+
+    # ------------------------------------------------------------------ audit
+
+    def audit_put(self, record: AuditRecord) -> dict[str, Any]:
+        """The transaction entry that writes `record`, for writes that audit themselves.
+        before/after are kept as JSON text: free-form, and DynamoDB takes no floats."""
+        body = record.model_dump(mode="json")
+        body["before"] = json.dumps(body["before"]) if body["before"] is not None else None
+        body["after"] = json.dumps(body["after"]) if body["after"] is not None else None
+        item = _item(keys.audit(record.id), {k: v for k, v in body.items() if v is not None})
+        return {"Put": {"Item": item, "ConditionExpression": "attribute_not_exists(pk)"}}
+
+    def put_audit(self, record: AuditRecord) -> None:
+        put = self.audit_put(record)["Put"]
+        self._conditional("put_item", **put)  # an id written twice is the same record
+
+    def list_audit(self, limit: int, before_id: str | None = None) -> list[AuditRecord]:
+        """Newest first; `before_id` continues after the last record of a page."""
+        values: dict[str, Any] = {":pk": {"S": keys.AUDIT_PARTITION}}
+        condition = "pk = :pk"
+        if before_id:
+            condition += " AND sk < :before"
+            values[":before"] = {"S": before_id}
+        response = self._call(
+            "query",
+            KeyConditionExpression=condition,
+            ExpressionAttributeValues=values,
+            ScanIndexForward=False,
+            Limit=limit,
+            ConsistentRead=True,
+        )
+        records = []
+        for item in response.get("Items", []):
+            plain = _plain(item)
+            for side in ("before", "after"):
+                if plain.get(side) is not None:
+                    plain[side] = json.loads(plain[side])
+            records.append(AuditRecord.model_validate(plain))
+        return records

@@ -117,3 +117,11 @@ def target_activity(account: str, region: str) -> dict[str, str]:
 def target_health(target: str) -> dict[str, str]:
     """A target's last health check."""
     return {"pk": "TARGET_HEALTH", "sk": target}
+
+
+AUDIT_PARTITION = "AUDIT"
+
+
+def audit(record_id: str) -> dict[str, str]:
+    """Audit records share one partition, sorted by their time-ordered id."""
+    return {"pk": AUDIT_PARTITION, "sk": record_id}

@@ -39,3 +39,57 @@ class SfnTaskTokens:
                 return False
             raise
         return True
+
+
+class SfnPipeline:
+    """Starts and stops executions of the deploy pipeline (the API and the schedules)."""
+
+    def __init__(self, state_machine_arn: str, client: Any = None) -> None:
+        self.state_machine_arn = state_machine_arn
+        self._client = client
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            import boto3
+
+            self._client = boto3.client("stepfunctions")
+        return self._client
+
+    def execution_arn(self, name: str) -> str:
+        return f"{self.state_machine_arn.replace(':stateMachine:', ':execution:', 1)}:{name}"
+
+    def start(self, name: str, payload: dict[str, Any]) -> tuple[str, bool]:
+        """(execution ARN, started now). A name used before is the same request again:
+        nothing new starts (Step Functions keeps names unique for 90 days)."""
+        try:
+            response = self.client.start_execution(
+                stateMachineArn=self.state_machine_arn, name=name, input=json.dumps(payload)
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ExecutionAlreadyExists":
+                return self.execution_arn(name), False
+            raise
+        return str(response["executionArn"]), True
+
+    def stop(self, execution_arn: str, error: str, cause: str) -> bool:
+        """False when the execution had already finished (or never existed)."""
+        try:
+            self.client.stop_execution(
+                executionArn=execution_arn, error=error[:256], cause=cause[:32768]
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] in {"ExecutionDoesNotExist", "ValidationException"}:
+                return False
+            raise
+        return True
+
+    def status(self, execution_arn: str) -> str | None:
+        """RUNNING / SUCCEEDED / FAILED / TIMED_OUT / ABORTED, or None when unknown."""
+        try:
+            response = self.client.describe_execution(executionArn=execution_arn)
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ExecutionDoesNotExist":
+                return None
+            raise
+        return str(response["status"])

@@ -1,0 +1,182 @@
+"""The API on localhost: HTTP requests become API Gateway (REST, v1) proxy events for the
+api function, invoked through the local Lambda, as API Gateway would.
+
+Authorization: like API Gateway's AWS_IAM, a request without a SigV4 `Authorization`
+header is refused with 403. The signature is not verified (the local cloud has one set
+of test credentials); the caller's identity is taken from the credential's access key.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import re
+import threading
+import uuid
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+log = logging.getLogger("shiplane_local.api")
+
+STAGE = "v1"
+_CREDENTIAL = re.compile(r"Credential=([^/,\s]+)/")
+
+
+def proxy_event(
+    method: str,
+    raw_path: str,
+    headers: dict[str, str],
+    body: bytes,
+    *,
+    account_id: str,
+    source_ip: str = "127.0.0.1",
+) -> dict[str, Any]:
+    """The event API Gateway sends for `ANY /{proxy+}` (REST API, Lambda proxy)."""
+    parts = urlsplit(raw_path)
+    path = parts.path or "/"
+    query = parse_qs(parts.query, keep_blank_values=True)
+    access_key = ""
+    match = _CREDENTIAL.search(headers.get("Authorization", headers.get("authorization", "")))
+    if match:
+        access_key = match.group(1)
+    user = access_key or "anonymous"
+    text = body.decode("utf-8") if body else None
+    binary = False
+    if body and text is None:
+        binary = True
+    return {
+        "resource": "/{proxy+}" if path != "/" else "/",
+        "path": path,
+        "httpMethod": method,
+        "headers": dict(headers),
+        "multiValueHeaders": {k: [v] for k, v in headers.items()},
+        "queryStringParameters": {k: v[-1] for k, v in query.items()} or None,
+        "multiValueQueryStringParameters": query or None,
+        "pathParameters": {"proxy": path.lstrip("/")} if path != "/" else None,
+        "stageVariables": None,
+        "requestContext": {
+            "resourcePath": "/{proxy+}" if path != "/" else "/",
+            "httpMethod": method,
+            "path": f"/{STAGE}{path}",
+            "stage": STAGE,
+            "accountId": account_id,
+            "requestId": str(uuid.uuid4()),
+            "requestTimeEpoch": int(datetime.now(UTC).timestamp() * 1000),
+            "protocol": "HTTP/1.1",
+            "apiId": "local",
+            "identity": {
+                "accessKey": access_key or None,
+                "accountId": account_id,
+                "caller": user,
+                "user": user,
+                "userArn": f"arn:aws:iam::{account_id}:user/{user}",
+                "sourceIp": source_ip,
+                "userAgent": headers.get("User-Agent", ""),
+            },
+        },
+        "body": base64.b64encode(body).decode() if binary else text,
+        "isBase64Encoded": binary,
+    }
+
+
+class LocalApiGateway:
+    """Serves the api function on 127.0.0.1:<port> until stopped."""
+
+    def __init__(self, invoke: Any, account_id: str, port: int = 0) -> None:
+        # invoke(event) -> the function's response (the proxy integration's dict)
+        self._invoke = invoke
+        self.account_id = account_id
+        self._server = ThreadingHTTPServer(("127.0.0.1", port), self._handler_class())
+        self._server.daemon_threads = True
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}/"
+
+    def start(self) -> LocalApiGateway:
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name="local-api-gateway", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
+        gateway = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, format: str, *args: Any) -> None:
+                log.debug("api %s", format % args)
+
+            def _serve(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                headers = {k: v for k, v in self.headers.items()}
+                auth = next((v for k, v in headers.items() if k.lower() == "authorization"), "")
+                if not auth.startswith("AWS4-HMAC-SHA256"):
+                    self._answer(
+                        403,
+                        {"Content-Type": "application/json"},
+                        json.dumps({"message": "Missing Authentication Token"}).encode(),
+                    )
+                    return
+                event = proxy_event(
+                    self.command,
+                    self.path,
+                    headers,
+                    body,
+                    account_id=gateway.account_id,
+                    source_ip=self.client_address[0],
+                )
+                try:
+                    response = gateway._invoke(event)
+                except Exception:  # the function crashed: API Gateway answers 502
+                    log.exception("api function failed")
+                    self._answer(
+                        502,
+                        {"Content-Type": "application/json"},
+                        json.dumps({"message": "Internal server error"}).encode(),
+                    )
+                    return
+                self._answer(*_http_response(response))
+
+            def _answer(self, status: int, headers: dict[str, str], payload: bytes) -> None:
+                self.send_response(status)
+                for name, value in headers.items():
+                    if name.lower() not in {"content-length", "connection", "transfer-encoding"}:
+                        self.send_header(name, value)
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(payload)
+
+            do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = do_HEAD = _serve
+
+        return Handler
+
+
+def _http_response(response: dict[str, Any]) -> tuple[int, dict[str, str], bytes]:
+    """A Lambda proxy integration response as HTTP; a malformed one is API Gateway's 502."""
+    if not isinstance(response, dict) or "statusCode" not in response:
+        if isinstance(response, dict) and "errorMessage" in response:
+            log.error("api function raised %s", response.get("errorType"))
+        return 502, {"Content-Type": "application/json"}, b'{"message": "Internal server error"}'
+    headers = {k: str(v) for k, v in (response.get("headers") or {}).items()}
+    for name, values in (response.get("multiValueHeaders") or {}).items():
+        if values:
+            headers[name] = ", ".join(str(v) for v in values)
+    body = response.get("body") or ""
+    payload = base64.b64decode(body) if response.get("isBase64Encoded") else body.encode()
+    return int(response["statusCode"]), headers, payload
