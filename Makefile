@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 export SAM_CLI_TELEMETRY := 0
 export AWS_DEFAULT_REGION ?= us-east-1
 
-.PHONY: install demo test lint typecheck unit integration e2e validate bench build clean
+.PHONY: install browser demo test lint typecheck unit integration e2e validate bench build clean
 
 install: $(STAMP)
 
@@ -17,10 +17,17 @@ $(STAMP): requirements-dev.txt constraints.txt layers/shiplane/requirements.txt 
 	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps -e .
 	touch $(STAMP)
 
+# The dashboard's browser tests drive Debian's chromium: Playwright downloads no browser.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { export DEBIAN_FRONTEND=noninteractive; \
+	  apt-get install -y -q chromium >/dev/null 2>&1 || \
+	  { apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null; }; }
+	@command -v chromium >/dev/null 2>&1 || { echo "chromium is needed by the dashboard tests"; exit 1; }
+
 demo: $(STAMP)
 	$(BIN)/shiplane demo
 
-test: $(STAMP) lint typecheck validate
+test: $(STAMP) browser lint typecheck validate
 	$(BIN)/pytest -q
 
 lint: $(STAMP)

@@ -41,11 +41,14 @@ def encode_cursor(key: str) -> str:
 def decode_cursor(cursor: str) -> str:
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
-        return base64.urlsafe_b64decode(padded.encode("ascii")).decode("utf-8")
+        key = base64.b64decode(padded.encode("ascii"), altchars=b"-_", validate=True).decode()
     except (binascii.Error, UnicodeError, ValueError):
         raise InvalidRequestError(
             "cursor is not one this API gave out", field="query.cursor"
         ) from None
+    if not key:
+        raise InvalidRequestError("cursor is empty", field="query.cursor")
+    return key
 
 
 def paginate(
