@@ -1,4 +1,4 @@
-"""The dashboard's data: projects × environments × tenants, from fakes."""
+"""The dashboard's data: projects x environments x tenants, from fakes."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from shiplane.domain.models import (
     Lifecycle,
     Project,
     Tenant,
-    TriggerKind,
     TriggeredBy,
+    TriggerKind,
 )
 from shiplane.ports import Approval
 from shiplane.services.status import StatusDependencies, status

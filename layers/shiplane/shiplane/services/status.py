@@ -1,4 +1,4 @@
-"""Where every release stands: projects × environments (× tenants), the dashboard's
+"""Where every release stands: projects x environments (x tenants), the dashboard's
 data. Read-only; one pass over each project's records."""
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from shiplane.domain.models import (
     Environment,
     Lifecycle,
     Project,
-    TenantedMode,
     Tenant,
+    TenantedMode,
 )
 from shiplane.ports import Approval
 

@@ -51,7 +51,7 @@ def _page(name: str) -> Response[Any]:
 @router.get(
     "/status",
     tags=["status"],
-    summary="Where every release stands: projects × environments (× tenants)",
+    summary="Where every release stands: projects x environments (x tenants)",
     responses=responses(404, 422),
 )
 def get_status(
