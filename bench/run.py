@@ -1,10 +1,13 @@
 """Shiplane's benchmarks: figures that are stable on a noisy machine, printed.
 
   python bench/run.py            # all of them
-  python bench/run.py imports    # one of: imports, pipeline
+  python bench/run.py imports    # one of: imports, api, pipeline
 
 - imports:  for each handler, the modules a cold start imports (a count) and the import
             time (median of 5 fresh interpreters; indicative only).
+- api:      the api function's cold start, which matters most there: import, then the
+            first request (the resolver and every router are built on it), then a warm
+            request; modules imported and milliseconds (median of 5 fresh interpreters).
 - pipeline: on the embedded local cloud, one environment deployment (a promotion) and
             one release through dev and test: state transitions (from the execution
             history), AWS API calls by operation and DynamoDB operations, and the same for
@@ -55,6 +58,75 @@ def bench_imports() -> None:
             counts.append(int(out[0]))
             times.append(float(out[1]) * 1000)
         print(f"{name:28} {max(counts):>8} {statistics.median(times):>24.0f}")
+
+
+API_PROBE = """
+import importlib.util, json, sys, time
+sys.path.insert(0, {root!r})
+before = set(sys.modules)
+start = time.perf_counter()
+spec = importlib.util.spec_from_file_location("app", {path!r})
+module = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(module)
+imported = time.perf_counter()
+modules_at_import = len(set(sys.modules) - before)
+from datetime import UTC, datetime
+from shiplane.api.deps import ApiDependencies
+from shiplane_local.api_gateway import proxy_event
+
+class NoAudit:
+    def list_audit(self, limit, before_id=None):
+        return []
+
+deps = ApiDependencies(store=NoAudit(), now=lambda: datetime.now(UTC))
+event = proxy_event("GET", "/audit", {{"Authorization": "AWS4-HMAC-SHA256 Credential=x/"}}, b"",
+                    account_id="123456789012")
+class Context:
+    function_name = "api"; memory_limit_in_mb = 1024; aws_request_id = "bench"
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:api"
+first_start = time.perf_counter()
+response = module.lambda_handler(event, Context(), deps=deps)
+first = time.perf_counter()
+assert response["statusCode"] == 200, response
+module.lambda_handler(event, Context(), deps=deps)
+warm = time.perf_counter()
+print(modules_at_import, len(set(sys.modules) - before), (imported - start) * 1000,
+      (first - first_start) * 1000, (warm - first) * 1000)
+"""
+
+
+def bench_api() -> None:
+    print("== api function cold start (python3.11, fresh interpreter each, median of 5) ==")
+    env = {
+        "POWERTOOLS_TRACE_DISABLED": "true",
+        "POWERTOOLS_METRICS_DISABLED": "true",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "TABLE_NAME": "bench",
+        "PYTHONPATH": f"{ROOT / 'layers' / 'shiplane'}:{ROOT / 'local'}",
+        "PATH": "/usr/bin:/bin",
+    }
+    path = str(ROOT / "functions" / "api" / "app.py")
+    rows = []
+    for _ in range(5):
+        out = subprocess.run(
+            [sys.executable, "-c", API_PROBE.format(root=str(ROOT), path=path)],
+            capture_output=True,
+            text=True,
+            check=False,
+            env=env,
+        )
+        if out.returncode:
+            raise SystemExit(f"the api probe failed:\n{out.stderr[-2000:]}")
+        rows.append([float(x) for x in out.stdout.split()])
+    columns = list(zip(*rows, strict=True))
+    print(
+        f"modules at import {int(max(columns[0]))}, after the first request {int(max(columns[1]))}"
+    )
+    print(
+        f"import {statistics.median(columns[2]):.0f} ms, "
+        f"first request {statistics.median(columns[3]):.0f} ms, "
+        f"warm request {statistics.median(columns[4]):.1f} ms"
+    )
 
 
 def _transitions(sfn, execution_arn: str) -> Counter[str]:  # type: ignore[no-untyped-def]
@@ -154,9 +226,11 @@ def bench_pipeline() -> None:
 
 
 def main(argv: list[str]) -> None:
-    which = argv[1:] or ["imports", "pipeline"]
+    which = argv[1:] or ["imports", "api", "pipeline"]
     if "imports" in which:
         bench_imports()
+    if "api" in which:
+        bench_api()
     if "pipeline" in which:
         bench_pipeline()
 

@@ -1,4 +1,5 @@
-"""The `shiplane` command line (for now: the embedded local cloud and the demo)."""
+"""The `shiplane` command line: the API's commands (`shiplane_local.commands`), the
+embedded local cloud (`shiplane local ...`) and the demo."""
 
 from __future__ import annotations
 
@@ -40,21 +41,27 @@ def local_up(
         Path | None, typer.Option(help="configuration to apply (default: the demo's)")
     ] = None,
     rollout_delay: Annotated[float, typer.Option(help="seconds a simulated rollout takes")] = 2.0,
+    api_port: Annotated[int, typer.Option(help="port of the API (0: any free port)")] = 0,
 ) -> None:
-    """Serve the local cloud until Ctrl-C; other terminals use it via AWS_ENDPOINT_URL."""
+    """Serve the local cloud until Ctrl-C; other terminals use it via AWS_ENDPOINT_URL,
+    and the `shiplane` API commands via the API URL it prints (and keeps in a state file)."""
     import yaml
 
     from shiplane.adapters.dynamodb import DynamoStore
     from shiplane.services.apply_configuration import apply_configuration
 
     from .cloud import LocalCloud
+    from .connection import remove_local_state, write_local_state
     from .demo import DEMO_CONFIG, quiet_logs
     from .targets import prepare_targets
     from .views import Follower
 
     quiet_logs()
     with LocalCloud(
-        port=port, rollout_delay=rollout_delay, parameters={"LogLevel": "WARNING"}
+        port=port,
+        rollout_delay=rollout_delay,
+        parameters={"LogLevel": "WARNING"},
+        api_port=api_port,
     ) as cloud:
         store = DynamoStore(cloud.outputs["TableName"], client=cloud.client("dynamodb"))
         applied = apply_configuration(yaml.safe_load((config or DEMO_CONFIG).read_text()), store)
@@ -64,7 +71,10 @@ def local_up(
             f"  export AWS_ENDPOINT_URL={cloud.endpoint_url} AWS_ACCESS_KEY_ID=testing "
             "AWS_SECRET_ACCESS_KEY=testing AWS_DEFAULT_REGION=us-east-1"
         )
+        state = write_local_state(cloud.api_url, cloud.endpoint_url)
+        console.print(f"API at [bold]{cloud.api_url}[/] (written to {state})")
         console.print("  then, from another terminal: shiplane local push web:1.0.0")
+        console.print("  and: shiplane status (the API commands find the local API there)")
         for name, value in sorted(cloud.outputs.items()):
             console.print(f"  {name}: {value}")
         follower = Follower(store, console, [p.name for p in applied.projects])
@@ -72,6 +82,8 @@ def local_up(
             follower.follow(lambda: False, timeout=float("inf"), interval=0.5)
         except KeyboardInterrupt:
             console.print("stopping")
+        finally:
+            remove_local_state(state)
 
 
 def _client(service: str, endpoint: str):  # type: ignore[no-untyped-def]
@@ -424,3 +436,12 @@ def local_convert(
         typer.echo(result.yaml, nl=False)
     if replace:
         typer.echo(f"step {step!r} of project {project!r} replaced by its conversion", err=True)
+
+
+def _register_api_commands() -> None:
+    from .commands import register
+
+    register(app)
+
+
+_register_api_commands()
