@@ -70,6 +70,27 @@ class ExecutionWatcher:
             self.known[name] = status
 
 
+def show_api(cloud: LocalCloud, console: Console) -> None:
+    """The same answer through the REST API, as `shiplane status` and the dashboard get it."""
+    from .api_client import ApiClient, local_credentials
+
+    client = ApiClient(cloud.api_url, local_credentials())
+    document = client.get("/openapi.json").json()
+    routes = sum(len(operations) for operations in document["paths"].values())
+    answer = client.get("/status", query={"project": "web"})
+    console.print(
+        f"REST API at {cloud.api_url} ({routes} operations in /openapi.json; "
+        "SigV4 on every request): GET /status →"
+    )
+    for row in answer.json()["projects"][0]["rows"]:
+        for cell in row["cells"]:
+            latest = cell["latest"] or {}
+            console.print(
+                f"  {cell['environment']:6} runs {cell['current_release'] or '-':8} "
+                f"latest deployment {latest.get('release', '-')} {latest.get('status', '')}"
+            )
+
+
 def run_demo(console: Console | None = None, rollout_delay: float = 1.0) -> int:
     console = console or Console()
     quiet_logs()
@@ -132,6 +153,7 @@ def run_demo(console: Console | None = None, rollout_delay: float = 1.0) -> int:
 
         console.rule("Where every release stands")
         console.print(status_table(store, "web"))
+        show_api(cloud, console)
         failures = [d for d in store.list_deployments("web") if d.status.value == "FAILED"]
         console.print(f"Demo finished in {time.perf_counter() - started:.1f} s.")
         return 1 if failures else 0
