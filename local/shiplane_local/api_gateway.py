@@ -43,10 +43,12 @@ def proxy_event(
     if match:
         access_key = match.group(1)
     user = access_key or "anonymous"
-    text = body.decode("utf-8") if body else None
-    binary = False
-    if body and text is None:
-        binary = True
+    # API Gateway passes a body that is not UTF-8 text base64-encoded.
+    try:
+        text = body.decode("utf-8") if body else None
+        binary = False
+    except UnicodeDecodeError:
+        text, binary = None, True
     return {
         "resource": "/{proxy+}" if path != "/" else "/",
         "path": path,

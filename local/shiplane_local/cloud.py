@@ -56,6 +56,7 @@ class LocalCloud:
         template: Path | str | None = None,
         parameters: dict[str, str] | None = None,
         api_port: int = 0,
+        scheduler_interval: float | None = 1.0,
     ) -> None:
         self.root = Path(root).resolve()
         self.template_path = Path(template) if template else self.root / "template.yaml"
@@ -80,6 +81,10 @@ class LocalCloud:
         self.rollouts: Any = None
         self.api: Any = None  # the LocalApiGateway serving the api function
         self.api_port = api_port
+        # Schedules fire in-process: `scheduler.tick(now)`, and every `scheduler_interval`
+        # seconds with the wall clock (None: only when a test ticks).
+        self.scheduler_interval = scheduler_interval
+        self.scheduler: Any = None  # the LocalScheduler
         self._started = False
 
     # -- lifecycle -----------------------------------------------------------------------
@@ -109,6 +114,7 @@ class LocalCloud:
             self._install()
             self._deploy_stack()
             self._serve_api()
+            self._start_scheduler()
         except BaseException:
             self.stop()
             raise
@@ -128,6 +134,9 @@ class LocalCloud:
             deadline = time.monotonic() + 2
             while self.activity.snapshot() and time.monotonic() < deadline:
                 time.sleep(0.02)
+        if self.scheduler is not None:
+            self.scheduler.stop()
+            self.scheduler = None
         if self.api is not None:
             self.api.stop()
             self.api = None
@@ -263,10 +272,16 @@ class LocalCloud:
 
         resources = self.client("cloudformation").list_stack_resources(StackName=self.stack_name)
         function = next(
-            r["PhysicalResourceId"]
-            for r in resources["StackResourceSummaries"]
-            if r["LogicalResourceId"] == "ApiFunction"
+            (
+                r["PhysicalResourceId"]
+                for r in resources["StackResourceSummaries"]
+                if r["LogicalResourceId"] == "ApiFunction"
+            ),
+            None,
         )
+        if function is None:  # a template without the API (some tests' own templates)
+            self.outputs.pop("ApiUrl", None)
+            return
         lam = self.client("lambda")
 
         def invoke(event: dict[str, Any]) -> Any:
@@ -279,6 +294,37 @@ class LocalCloud:
         self.api = LocalApiGateway(invoke, self.account_id, port=self.api_port).start()
         self.outputs["ApiUrl"] = self.api.url
         log.info("api served at %s", self.api.url)
+
+    def _start_scheduler(self) -> None:
+        """The template's schedule groups and recurring schedules (set aside by
+        sam_stack), and the API's one-time schedules, fired in-process."""
+        import datetime as dt
+
+        from .scheduler import LocalScheduler, StackResource
+
+        assert self.translation is not None
+        summaries = self.client("cloudformation").list_stack_resources(StackName=self.stack_name)
+        resources = [
+            StackResource(r["LogicalResourceId"], r["ResourceType"], r["PhysicalResourceId"])
+            for r in summaries["StackResourceSummaries"]
+        ]
+        pseudo = {
+            "AWS::StackName": self.stack_name,
+            "AWS::Region": self.region,
+            "AWS::AccountId": self.account_id,
+            "AWS::Partition": "aws",
+            "AWS::URLSuffix": "amazonaws.com",
+            **self.parameters,
+        }
+        self.scheduler = LocalScheduler(
+            self.runtime,
+            self.activity,
+            account_id=self.account_id,
+            region=self.region,
+            interval=self.scheduler_interval,
+        )
+        self.scheduler.install(self.translation.dropped, resources, pseudo, dt.datetime.now(dt.UTC))
+        self.scheduler.start()
 
     @property
     def api_url(self) -> str:
@@ -293,19 +339,23 @@ class LocalCloud:
         kw.setdefault("aws_secret_access_key", "testing")
         return boto3.client(service, **kw)  # type: ignore[call-overload]
 
-    def push_image(self, repository: str, tag: str, *, crash: bool = False) -> str:
-        """Push a (manifest-only) image; return its digest. Emits the ECR push event."""
+    def push_image(
+        self, repository: str, tag: str, *, crash: bool = False, emit_event: bool = True
+    ) -> str:
+        """Push a (manifest-only) image; return its digest. Emits the ECR push event,
+        unless `emit_event` is False: a push whose event was lost (ECR's are best-effort)."""
         ecr = self.client("ecr")
         try:
             ecr.create_repository(repositoryName=repository)
             log.info("ecr repository %s created", repository)
         except ecr.exceptions.RepositoryAlreadyExistsException:
             pass
-        response = ecr.put_image(
-            repositoryName=repository,
-            imageManifest=image_manifest(repository, tag, crash=crash),
-            imageTag=tag,
-        )
+        with self._ecr.suppressed(repository, tag, suppress=not emit_event):
+            response = ecr.put_image(
+                repositoryName=repository,
+                imageManifest=image_manifest(repository, tag, crash=crash),
+                imageTag=tag,
+            )
         return str(response["image"]["imageId"]["imageDigest"])
 
     def emit_event(self, event: dict[str, Any]) -> None:

@@ -6,12 +6,14 @@ boto3, the AWS CLI from another terminal) reaches the default event bus.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import json
 import logging
+import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from moto.ecr.models import ECRBackend, ecr_backends
@@ -99,15 +101,39 @@ class EcrPushEvents:
     def __init__(self, emit: Callable[[dict[str, Any]], None]) -> None:
         self._emit = emit
         self._patches = Patches()
+        # (repository, tag) pushes whose event is lost on purpose. Keyed by the image, not
+        # the thread: the put arrives on the moto server's request thread.
+        self._suppressed: set[tuple[str, str]] = set()
+        self._lock = threading.Lock()
+
+    @contextlib.contextmanager
+    def suppressed(self, repository: str, tag: str, *, suppress: bool = True) -> Iterator[None]:
+        """Pushes of `repository:tag` inside the block emit no event (when `suppress`)."""
+        if not suppress:
+            yield
+            return
+        with self._lock:
+            self._suppressed.add((repository, tag))
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._suppressed.discard((repository, tag))
 
     def install(self) -> None:
         original = ECRBackend.put_image
         emit = self._emit
+        events = self
 
         def put_image(backend: ECRBackend, repository_name: str, image_manifest: str,
                       image_tag: str, *args: Any, **kwargs: Any) -> Any:  # fmt: skip
             image = original(backend, repository_name, image_manifest, image_tag, *args, **kwargs)
             digest = image.get_image_digest()
+            with events._lock:
+                lost = (repository_name, image_tag) in events._suppressed
+            if lost:
+                log.info("ecr push %s:%s %s (event suppressed)", repository_name, image_tag, digest)
+                return image
             log.info("ecr push %s:%s %s", repository_name, image_tag, digest)
             emit(
                 push_event(

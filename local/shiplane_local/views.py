@@ -21,6 +21,7 @@ STATUS_STYLE = {
     DeploymentStatus.FAILED: "bold red",
     DeploymentStatus.REJECTED: "magenta",
     DeploymentStatus.SKIPPED: "dim",
+    DeploymentStatus.CANCELLED: "dim magenta",
 }
 
 

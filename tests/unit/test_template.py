@@ -96,7 +96,10 @@ def test_pass_role_is_never_on_every_resource() -> None:
 
 
 def test_assume_role_is_scoped_to_the_deploy_role_name() -> None:
-    assume = [s for s in statements() if "sts:AssumeRole" in as_list(s["Action"])]
+    # (trust policies, which name a Principal, say who may assume a role: not this)
+    assume = [
+        s for s in statements() if "sts:AssumeRole" in as_list(s["Action"]) and "Principal" not in s
+    ]
     assert assume
     for statement in assume:
         for resource in as_list(statement["Resource"]):
@@ -190,7 +193,95 @@ def test_deployment_events_listen_on_the_default_and_the_target_bus() -> None:
 
 def test_the_target_health_check_runs_every_15_minutes_with_least_privilege() -> None:
     function = RESOURCES["CheckTargetsFunction"]["Properties"]
-    schedules = [e for e in function["Events"].values() if e["Type"] == "Schedule"]
-    assert [s["Properties"]["Schedule"] for s in schedules] == ["rate(15 minutes)"]
+    schedules = [e for e in function["Events"].values() if e["Type"] == "ScheduleV2"]
+    assert [s["Properties"]["ScheduleExpression"] for s in schedules] == ["rate(15 minutes)"]
     actions = {a for s in function_statements("CheckTargetsFunction") for a in as_list(s["Action"])}
     assert actions == {"dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem", "sts:AssumeRole"}
+
+
+# ----------------------------------------------------------------------------- schedules
+
+SCHEDULER_ROLE_ARN = {"Fn::GetAtt": ["SchedulerRole", "Arn"]}
+JOBS = {
+    "CheckTargetsFunction": "rate(15 minutes)",
+    "ApplyRetentionFunction": "rate(1 day)",
+    "ReconcilePushesFunction": "rate(15 minutes)",
+    "DetectDriftFunction": "rate(1 hour)",
+}
+
+
+@pytest.mark.parametrize(("function", "rate"), sorted(JOBS.items()))
+def test_recurring_jobs_run_on_eventbridge_scheduler_as_the_scheduler_role(
+    function: str, rate: str
+) -> None:
+    events = RESOURCES[function]["Properties"]["Events"].values()
+    [schedule] = [e["Properties"] for e in events if e["Type"] == "ScheduleV2"]
+    assert schedule["ScheduleExpression"] == rate
+    assert schedule["RoleArn"] == SCHEDULER_ROLE_ARN
+    assert schedule["RetryPolicy"]["MaximumRetryAttempts"] > 0
+    assert not [e for e in events if e["Type"] == "Schedule"]  # no EventBridge rule left
+
+
+def test_the_scheduler_role_may_only_start_the_pipeline_and_invoke_the_jobs() -> None:
+    role = RESOURCES["SchedulerRole"]["Properties"]
+    [trust] = role["AssumeRolePolicyDocument"]["Statement"]
+    assert trust["Principal"] == {"Service": "scheduler.amazonaws.com"}
+    assert trust["Condition"] == {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}}
+    granted = {
+        action: as_list(statement["Resource"])
+        for statement in statements(role["Policies"])
+        for action in as_list(statement["Action"])
+    }
+    assert granted == {
+        "states:StartExecution": [{"Ref": "DeployPipeline"}],
+        "lambda:InvokeFunction": [{"Fn::GetAtt": [job, "Arn"]} for job in JOBS],
+    }
+
+
+def test_the_api_manages_schedules_in_its_group_and_passes_only_the_scheduler_role() -> None:
+    api = RESOURCES["ApiFunction"]["Properties"]
+    variables = api["Environment"]["Variables"]
+    assert variables["SCHEDULE_GROUP_NAME"] == {"Fn::Sub": "${AWS::StackName}-schedules"}
+    assert variables["SCHEDULER_ROLE_ARN"] == SCHEDULER_ROLE_ARN
+    group = RESOURCES["ScheduleGroup"]
+    assert group["Type"] == "AWS::Scheduler::ScheduleGroup"
+    assert group["Properties"]["Name"] == variables["SCHEDULE_GROUP_NAME"]
+    scheduler = [
+        s
+        for s in function_statements("ApiFunction")
+        if any(a.startswith("scheduler:") for a in as_list(s["Action"]))
+    ]
+    for statement in scheduler:
+        for resource in as_list(statement["Resource"]):
+            assert resource["Fn::Sub"].endswith(":schedule/${AWS::StackName}-schedules/*")
+    actions = {a for s in scheduler for a in as_list(s["Action"])}
+    assert actions == {
+        "scheduler:CreateSchedule",
+        "scheduler:GetSchedule",
+        "scheduler:DeleteSchedule",
+    }
+    [pass_role] = [
+        s for s in function_statements("ApiFunction") if "iam:PassRole" in as_list(s["Action"])
+    ]
+    assert pass_role["Resource"] == SCHEDULER_ROLE_ARN
+    assert pass_role["Condition"] == {
+        "StringEquals": {"iam:PassedToService": "scheduler.amazonaws.com"}
+    }
+
+
+@pytest.mark.parametrize(
+    ("function", "expected"),
+    [
+        (
+            "ReconcilePushesFunction",
+            {"dynamodb:GetItem", "dynamodb:Query", "ecr:DescribeImages", "states:StartExecution"},
+        ),
+        (
+            "DetectDriftFunction",
+            {"dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem", "sts:AssumeRole"},
+        ),
+    ],
+)
+def test_the_new_jobs_have_least_privilege(function: str, expected: set[str]) -> None:
+    actions = {a for s in function_statements(function) for a in as_list(s["Action"])}
+    assert actions == expected

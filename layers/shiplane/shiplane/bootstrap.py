@@ -17,8 +17,10 @@ from shiplane.api.deps import ApiDependencies
 from shiplane.services.approvals import ApprovalDependencies
 from shiplane.services.deploy_stack import DeployDependencies
 from shiplane.services.deployment_events import EventsDependencies
+from shiplane.services.detect_drift import DriftDependencies
 from shiplane.services.gate_promotion import GateDependencies
 from shiplane.services.reconcile_deployment import ReconcileDependencies
+from shiplane.services.reconcile_pushes import ReconcilePushesDependencies
 from shiplane.services.record_deployment import RecordDependencies
 from shiplane.services.register_task_definition import RegisterDependencies
 from shiplane.services.resolve_release import ResolveDependencies
@@ -128,19 +130,49 @@ def target_health() -> HealthDependencies:
     return HealthDependencies(config=s, health=s, gateways=gateways(), now=utc_now)
 
 
+def reconcile_pushes() -> ReconcilePushesDependencies:
+    from shiplane.adapters.ecr_history import EcrImageHistory
+    from shiplane.adapters.stepfunctions import SfnPipeline
+
+    s, settings = store(), load_settings()
+    return ReconcilePushesDependencies(
+        config=s,
+        releases=s,
+        images=EcrImageHistory(),
+        pipeline=SfnPipeline(settings.state_machine_arn),
+        region=settings.region,
+        now=utc_now,
+    )
+
+
+def detect_drift() -> DriftDependencies:
+    s = store()
+    return DriftDependencies(
+        config=s,
+        releases=s,
+        deployments=s,
+        current=s,
+        drift=s,
+        gateways=gateways(),
+        now=utc_now,
+    )
+
+
 def api() -> ApiDependencies:
     """The API's dependencies. Its handler imports only this module's top and the
     adapters it needs (cold start matters most for the API)."""
+    from shiplane.adapters.scheduler import EventBridgeScheduler
     from shiplane.adapters.ssm import SsmSecrets
     from shiplane.adapters.stepfunctions import SfnPipeline
 
-    s = store()
+    s, settings = store(), load_settings()
     return ApiDependencies(
         store=s,
         now=utc_now,
-        pipeline=SfnPipeline(load_settings().state_machine_arn),
+        pipeline=SfnPipeline(settings.state_machine_arn),
         tokens=tokens(),
         secrets=SsmSecrets(),
         registry=EcrRegistry(),
         gateways=gateways(),
+        scheduler=EventBridgeScheduler(settings.schedule_group_name, settings.scheduler_role_arn),
     )

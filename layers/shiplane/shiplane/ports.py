@@ -6,8 +6,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal
 from typing import Any, Protocol
 
+from shiplane.domain.audit import AuditRecord
+from shiplane.domain.drift import DriftReport
 from shiplane.domain.health import TargetActivity, TargetHealth
 from shiplane.domain.models import (
     Configuration,
@@ -21,6 +24,7 @@ from shiplane.domain.models import (
     Target,
     Tenant,
 )
+from shiplane.domain.schedules import ScheduledDeployment, ScheduleStatus
 from shiplane.domain.variables import Variable
 
 # ----------------------------------------------------------------------------- state
@@ -52,6 +56,40 @@ class ConfigStore(Protocol):
     def projects_for_repository(self, repository: str) -> list[str]: ...
     def list_tenants(self) -> list[Tenant]: ...
     def list_projects(self) -> list[Project]: ...
+
+
+@dataclass(frozen=True)
+class StoredResource:
+    """A configuration resource as stored: its data, its ETag and its place in the order
+    of its kind (environments are ordered; every kind keeps the order it was given in)."""
+
+    kind: str  # keys.CONFIG_KINDS: ENVIRONMENT, LIFECYCLE, TARGET, PROJECT, TENANT
+    name: str
+    data: dict[str, Any]
+    etag: str
+    position: Decimal
+
+
+@dataclass(frozen=True)
+class ConfigWrite:
+    """One change of a configuration resource, guarded by the ETag it was read with."""
+
+    kind: str
+    name: str
+    data: dict[str, Any] | None  # None deletes the resource
+    etag: str = ""  # the ETag of `data`
+    position: Decimal = Decimal(0)
+    expected_etag: str | None = None  # None: the resource must not exist yet
+    repositories_added: tuple[str, ...] = ()  # a project's repository index
+    repositories_removed: tuple[str, ...] = ()
+
+
+class ConfigResourceStore(Protocol):
+    """Configuration resources one at a time, each write audited in the same transaction."""
+
+    def list_config(self, kind: str) -> list[StoredResource]: ...
+    def get_config(self, kind: str, name: str) -> StoredResource | None: ...
+    def write_config(self, writes: Sequence[ConfigWrite], audit: Sequence[AuditRecord]) -> None: ...
 
 
 class ReleaseStore(Protocol):
@@ -295,3 +333,72 @@ class TaskTokens(Protocol):
 
 class Clock(Protocol):
     def now(self) -> Any: ...
+
+
+# ----------------------------------------------------------------------------- schedules
+
+
+class PipelineExecutions(Protocol):
+    """Starts deploy-pipeline executions by name (a name used before starts nothing)."""
+
+    def execution_arn(self, name: str) -> str: ...
+    def start(self, name: str, payload: dict[str, Any]) -> tuple[str, bool]: ...
+    def status(self, execution_arn: str) -> str | None: ...
+
+
+class OneTimeScheduler(Protocol):
+    """One-time EventBridge Scheduler schedules that start a pipeline execution."""
+
+    def create_pipeline_start(
+        self,
+        name: str,
+        at: datetime,
+        state_machine_arn: str,
+        execution_name: str,
+        payload: dict[str, Any],
+        description: str = "",
+    ) -> bool:
+        """False when a schedule of that name exists already (a retried create)."""
+        ...
+
+    def delete(self, name: str) -> bool:
+        """False when there was no such schedule (it fired, or was deleted)."""
+        ...
+
+
+class ScheduleStore(Protocol):
+    def put_schedule(self, schedule: ScheduledDeployment) -> bool:
+        """Write a new schedule; False when one with its id exists."""
+        ...
+
+    def get_schedule(self, schedule_id: str) -> ScheduledDeployment | None: ...
+    def list_schedules(self) -> list[ScheduledDeployment]: ...
+    def update_schedule(self, schedule: ScheduledDeployment, expected: ScheduleStatus) -> bool:
+        """Replace a schedule whose stored status is still `expected`; False otherwise."""
+        ...
+
+
+@dataclass(frozen=True)
+class PushedImage:
+    repository: str
+    tag: str
+    digest: str
+    pushed_at: datetime
+    registry_id: str = ""
+
+
+class ImageHistory(Protocol):
+    def pushed_since(self, repository: str, since: datetime) -> list[PushedImage]:
+        """Tagged images pushed at or after `since`, one entry per tag."""
+        ...
+
+
+class CurrentDeployments(Protocol):
+    def list_current(self, project: str) -> list[dict[str, Any]]:
+        """What runs where: one CURRENT item per environment/tenant of the project."""
+        ...
+
+
+class DriftStore(Protocol):
+    def save_drift(self, report: DriftReport) -> None: ...
+    def list_drift(self, project: str) -> list[DriftReport]: ...

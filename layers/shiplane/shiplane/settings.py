@@ -19,6 +19,10 @@ class Settings(BaseModel):
     # The api function's: what it starts, where sensitive values go.
     state_machine_arn: str = Field(alias="STATE_MACHINE_ARN", default="")
     secrets_prefix: str = Field(alias="SECRETS_PREFIX", default="/shiplane/")
+    # The api function's scheduled deployments: the schedule group and the role the
+    # Scheduler starts the pipeline as.
+    schedule_group_name: str = Field(alias="SCHEDULE_GROUP_NAME", default="")
+    scheduler_role_arn: str = Field(alias="SCHEDULER_ROLE_ARN", default="")
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:

@@ -5,13 +5,16 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
 from shiplane.adapters import keys
+from shiplane.api.concurrency import etag_of
 from shiplane.domain.audit import AuditRecord
+from shiplane.domain.drift import DriftReport
 from shiplane.domain.health import TargetActivity, TargetHealth
 from shiplane.domain.models import (
     Configuration,
@@ -26,9 +29,21 @@ from shiplane.domain.models import (
     Tenant,
 )
 from shiplane.domain.naming import service_key
+from shiplane.domain.schedules import ScheduledDeployment, ScheduleStatus
 from shiplane.domain.variables import Variable
-from shiplane.errors import InvalidRequestError, NotFoundError, ThrottledError
-from shiplane.ports import Approval, QueuedDeployment, StackWait
+from shiplane.errors import (
+    InvalidRequestError,
+    NotFoundError,
+    PreconditionFailedError,
+    ThrottledError,
+)
+from shiplane.ports import (
+    Approval,
+    ConfigWrite,
+    QueuedDeployment,
+    StackWait,
+    StoredResource,
+)
 
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
@@ -48,6 +63,17 @@ def _plain(item: dict[str, Any]) -> dict[str, Any]:
     return {
         k: _deserializer.deserialize(v) for k, v in item.items() if k not in ("pk", "sk", "kind")
     }
+
+
+def _json_numbers(value: Any) -> Any:
+    """DynamoDB's numbers (Decimal) back as the JSON numbers they were written as."""
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, dict):
+        return {k: _json_numbers(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_json_numbers(v) for v in value]
+    return value
 
 
 def _now() -> str:
@@ -153,7 +179,8 @@ class DynamoStore:
             ("TENANT", config.tenants),
         ):
             for position, entry in enumerate(entries):
-                body = entry.model_dump(mode="json") | {"kind": kind, "position": position}
+                data = entry.model_dump(mode="json")
+                body = data | {"kind": kind, "position": position, "etag": etag_of(data)}
                 writes.append({"Put": {"Item": _item(keys.config(kind, entry.name), body)}})
         for project in config.projects:
             for repository in project.repositories:
@@ -171,12 +198,14 @@ class DynamoStore:
         if item is None:
             raise NotFoundError(f"{kind.lower()} {name!r} does not exist", kind=kind, name=name)
         item.pop("position", None)
+        item.pop("etag", None)
         return item
 
     def _config_list(self, kind: str) -> list[dict[str, Any]]:
         items = sorted(self._query(keys.config_partition(kind)), key=lambda i: i["position"])
         for item in items:
             item.pop("position", None)
+            item.pop("etag", None)
             item.pop("_sk", None)
         return items
 
@@ -203,6 +232,88 @@ class DynamoStore:
 
     def projects_for_repository(self, repository: str) -> list[str]:
         return sorted(i["project"] for i in self._query(keys.repository_partition(repository)))
+
+    # ------------------------------------------------------------------ configuration resources
+
+    @staticmethod
+    def _stored(kind: str, item: dict[str, Any]) -> StoredResource:
+        item.pop("_sk", None)
+        position = item.pop("position", 0)
+        etag = item.pop("etag", None)
+        data: dict[str, Any] = _json_numbers(item)
+        return StoredResource(
+            kind=kind,
+            name=str(data["name"]),
+            data=data,
+            # Items written before ETags were stored: the ETag of what is there.
+            etag=str(etag) if etag else etag_of(data),
+            position=Decimal(position),
+        )
+
+    def list_config(self, kind: str) -> list[StoredResource]:
+        found = [self._stored(kind, i) for i in self._query(keys.config_partition(kind))]
+        return sorted(found, key=lambda r: (r.position, r.name))
+
+    def get_config(self, kind: str, name: str) -> StoredResource | None:
+        item = self._get(keys.config(kind, name))
+        return self._stored(kind, item) if item else None
+
+    @staticmethod
+    def _etag_condition(expected: str | None) -> dict[str, Any]:
+        if expected is None:
+            return {"ConditionExpression": "attribute_not_exists(pk)"}
+        return {
+            "ConditionExpression": "etag = :etag OR "
+            "(attribute_exists(pk) AND attribute_not_exists(etag))",
+            "ExpressionAttributeValues": {":etag": {"S": expected}},
+        }
+
+    def write_config(self, writes: Sequence[ConfigWrite], audit: Sequence[AuditRecord]) -> None:
+        """All the writes and their audit records in one transaction, each write
+        conditional on the ETag it was read with: PreconditionFailedError when one moved."""
+        items: list[dict[str, Any]] = []
+        for write in writes:
+            key = keys.config(write.kind, write.name)
+            condition = self._etag_condition(write.expected_etag)
+            if write.data is None:
+                items.append({"Delete": {"Key": _item(key, {}), **condition}})
+            else:
+                body = write.data | {
+                    "kind": write.kind,
+                    "position": write.position,
+                    "etag": write.etag,
+                }
+                items.append({"Put": {"Item": _item(key, body), **condition}})
+            for repository in write.repositories_removed:
+                index = keys.repository_index(repository, write.name)
+                items.append({"Delete": {"Key": _item(index, {})}})
+            for repository in write.repositories_added:
+                index = keys.repository_index(repository, write.name)
+                items.append({"Put": {"Item": _item(index, {"project": write.name})}})
+        items += [self.audit_put(record) for record in audit]
+        if not items:
+            return
+        if len(items) > _TRANSACTION_LIMIT:
+            raise InvalidRequestError(
+                f"this change needs {len(items)} writes; one atomic change holds at most "
+                f"{_TRANSACTION_LIMIT} (a resource, its audit record and repository index "
+                "entries): apply it in smaller parts",
+                field="body",
+            )
+        try:
+            written = self._transact(items)
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ValidationException":
+                raise InvalidRequestError(
+                    f"DynamoDB refused the change: {exc.response['Error'].get('Message', '')}",
+                    field="body",
+                ) from exc
+            raise
+        if not written:
+            raise PreconditionFailedError(
+                "the configuration changed while this request was served: read it again",
+                field="header.If-Match",
+            )
 
     # ------------------------------------------------------------------ releases
 
@@ -728,3 +839,65 @@ class DynamoStore:
                     plain[side] = json.loads(plain[side])
             records.append(AuditRecord.model_validate(plain))
         return records
+
+    # ------------------------------------------------------------------ schedules
+
+    @staticmethod
+    def _schedule_body(schedule: ScheduledDeployment) -> dict[str, Any]:
+        body = schedule.model_dump(mode="json")
+        return {k: v for k, v in body.items() if v is not None}
+
+    def put_schedule(self, schedule: ScheduledDeployment) -> bool:
+        return self._conditional(
+            "put_item",
+            Item=_item(keys.schedule(schedule.id), self._schedule_body(schedule)),
+            ConditionExpression="attribute_not_exists(pk)",
+        )
+
+    def get_schedule(self, schedule_id: str) -> ScheduledDeployment | None:
+        item = self._get(keys.schedule(schedule_id))
+        return ScheduledDeployment.model_validate(item) if item else None
+
+    def list_schedules(self) -> list[ScheduledDeployment]:
+        return [
+            ScheduledDeployment.model_validate({k: v for k, v in i.items() if k != "_sk"})
+            for i in self._query(keys.SCHEDULE_PARTITION)
+        ]
+
+    def update_schedule(self, schedule: ScheduledDeployment, expected: ScheduleStatus) -> bool:
+        # A cancel and a fire racing: only the one that still finds `expected` wins.
+        return self._conditional(
+            "put_item",
+            Item=_item(keys.schedule(schedule.id), self._schedule_body(schedule)),
+            ConditionExpression="#status = :expected",
+            ExpressionAttributeNames={"#status": "status"},
+            ExpressionAttributeValues={":expected": {"S": expected.value}},
+        )
+
+    # ------------------------------------------------------------------ drift
+
+    def list_current(self, project: str) -> list[dict[str, Any]]:
+        """What runs where: the CURRENT item of every environment/tenant."""
+        return [
+            {k: v for k, v in i.items() if k != "_sk"}
+            for i in self._query(keys.project_partition(project), keys.CURRENT_PREFIX)
+        ]
+
+    def save_drift(self, report: DriftReport) -> None:
+        body = report.model_dump(mode="json")
+        body["checked_at"] = report.checked_at.astimezone(UTC).isoformat()
+        key = keys.drift(report.project, report.environment, report.tenant, report.target)
+        # A slow check that finishes after a newer one must not overwrite it.
+        self._conditional(
+            "put_item",
+            Item=_item(key, body),
+            ConditionExpression="attribute_not_exists(checked_at) OR checked_at < :at",
+            ExpressionAttributeValues={":at": {"S": body["checked_at"]}},
+        )
+
+    def list_drift(self, project: str) -> list[DriftReport]:
+        """The last drift check of every environment/tenant/target of the project."""
+        return [
+            DriftReport.model_validate({k: v for k, v in i.items() if k != "_sk"})
+            for i in self._query(keys.project_partition(project), keys.DRIFT_PREFIX)
+        ]

@@ -40,21 +40,43 @@ class EcrRegistry:
         return str(images[0]["imageDigest"]) if images else None
 
     def latest_tag(self, repository: str) -> tuple[str, str] | None:
-        paginator = self.client.get_paginator("describe_images")
         newest: dict[str, Any] | None = None
+        for image in self._tagged_images(repository):
+            if newest is None or image["imagePushedAt"] > newest["imagePushedAt"]:
+                newest = image
+        if newest is None:
+            return None
+        return str(newest["imageTags"][0]), str(newest["imageDigest"])
+
+    def tags(self, repository: str) -> list[tuple[str, str]]:
+        """Every (tag, digest) of the repository; [] when it does not exist."""
+        return [
+            (str(tag), str(image["imageDigest"]))
+            for image in self._tagged_images(repository)
+            for tag in image.get("imageTags", [])
+        ]
+
+    def registry_host(self, repository: str) -> str | None:
+        """`<account>.dkr.ecr.<region>.amazonaws.com` of the repository's images, None
+        when it has none (DescribeImages names the registry: no other permission needed)."""
+        images = self._tagged_images(repository)
+        if not images:
+            return None
+        region = self.client.meta.region_name
+        return f"{images[0]['registryId']}.dkr.ecr.{region}.amazonaws.com"
+
+    def _tagged_images(self, repository: str) -> list[dict[str, Any]]:
+        paginator = self.client.get_paginator("describe_images")
+        images: list[dict[str, Any]] = []
         try:
             for page in paginator.paginate(
                 repositoryName=repository, filter={"tagStatus": "TAGGED"}
             ):
-                for image in page["imageDetails"]:
-                    if newest is None or image["imagePushedAt"] > newest["imagePushedAt"]:
-                        newest = image
+                images.extend(page["imageDetails"])
         except ClientError as exc:
             if exc.response["Error"]["Code"] == "RepositoryNotFoundException":
-                return None
+                return []
             if exc.response["Error"]["Code"] in _THROTTLING:
                 raise ThrottledError("ECR DescribeImages throttled") from exc
             raise
-        if newest is None:
-            return None
-        return str(newest["imageTags"][0]), str(newest["imageDigest"])
+        return images

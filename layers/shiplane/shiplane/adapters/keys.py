@@ -125,3 +125,24 @@ AUDIT_PARTITION = "AUDIT"
 def audit(record_id: str) -> dict[str, str]:
     """Audit records share one partition, sorted by their time-ordered id."""
     return {"pk": AUDIT_PARTITION, "sk": record_id}
+
+
+CURRENT_PREFIX = "CURRENT#"
+SCHEDULE_PARTITION = "SCHEDULE"
+
+
+def schedule(schedule_id: str) -> dict[str, str]:
+    """A scheduled deployment (one-time EventBridge Scheduler schedule). One partition:
+    there are few, and GET /schedules lists them all."""
+    return {"pk": SCHEDULE_PARTITION, "sk": schedule_id}
+
+
+DRIFT_PREFIX = "DRIFT#"
+
+
+def drift(project: str, environment: str, tenant: str, target: str) -> dict[str, str]:
+    """The last drift check of what runs in an environment/tenant on one target."""
+    return {
+        "pk": project_partition(project),
+        "sk": f"{DRIFT_PREFIX}{environment}#{tenant}#{target}",
+    }

@@ -84,6 +84,17 @@ class SfnPipeline:
             raise
         return True
 
+    def describe(self, execution_arn: str) -> dict[str, Any] | None:
+        """The execution's status and input (a parsed document), None when it does not
+        exist."""
+        try:
+            response = self.client.describe_execution(executionArn=execution_arn)
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ExecutionDoesNotExist":
+                return None
+            raise
+        return {"status": str(response["status"]), "input": json.loads(response["input"])}
+
     def status(self, execution_arn: str) -> str | None:
         """RUNNING / SUCCEEDED / FAILED / TIMED_OUT / ABORTED, or None when unknown."""
         try:

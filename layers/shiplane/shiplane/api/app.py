@@ -23,7 +23,17 @@ TITLE = "Shiplane"
 VERSION = "1"
 
 # Modules under shiplane.api.routes with a `router`; each owns one resource.
-ROUTERS: tuple[str, ...] = ("audit",)
+ROUTERS: tuple[str, ...] = (
+    "audit",
+    "dashboard",
+    "schedules",
+    "config_resources",
+    "configuration",
+    "releases",
+    "deployments",
+    "approvals",
+    "steps",
+)
 
 
 def _error(status: int, body: ErrorBody, headers: dict[str, str] | None = None) -> Response[Any]:
@@ -46,6 +56,13 @@ def resolver() -> APIGatewayRestResolver:
             logger.warning("request failed", extra={"error": type(exc).__name__})
         headers = {"Retry-After": "5"} if status == HTTPStatus.SERVICE_UNAVAILABLE else None
         return _error(status, body_of(exc), headers)
+
+    @app.exception_handler(UnicodeDecodeError)
+    def undecodable_body(exc: UnicodeDecodeError) -> Response[Any]:
+        return _error(
+            HTTPStatus.BAD_REQUEST,
+            ErrorBody(code="InvalidRequest", message="the body is not UTF-8 JSON", field="body"),
+        )
 
     @app.exception_handler(RequestValidationError)
     def invalid_request(exc: RequestValidationError) -> Response[Any]:

@@ -819,6 +819,7 @@ class DeploymentStatus(StrEnum):
     FAILED = "FAILED"
     REJECTED = "REJECTED"
     SKIPPED = "SKIPPED"
+    CANCELLED = "CANCELLED"
 
     @property
     def finished(self) -> bool:
@@ -862,6 +863,9 @@ class Deployment(Model):
     timeline: list[TimelineEntry] = Field(default_factory=list)
     failed_units: list[str] = Field(
         default_factory=list, description="units that failed: later units are not deployed"
+    )
+    execution: str = Field(
+        default="", description="the name of the deploy pipeline execution that runs it"
     )
     created_at: datetime
     started_at: datetime | None = None

@@ -11,7 +11,7 @@ from typing import Any, Literal
 from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
 from pydantic import BaseModel, ConfigDict, Field
 
-from shiplane.domain.models import NAME_PATTERN, UNTENANTED
+from shiplane.domain.models import DEFAULT_CHANNEL, NAME_PATTERN, UNTENANTED, ImageRef
 
 
 class EcrImageActionDetail(BaseModel):
@@ -41,6 +41,25 @@ class DeployAction(BaseModel):
     environment: str = Field(pattern=NAME_PATTERN)
     tenant: str = UNTENANTED
     requested_by: str = ""
+    via: Literal["console", "api", "schedule"] = Field(
+        default="console", description="what asked: recorded as the deployment's trigger"
+    )
+
+
+class CreateReleaseAction(BaseModel):
+    """`{"action": "create-release", "project": "web", "version": "1.4.0", "images":
+    {"web": {"repository": "web", "registry": "...", "tag": "1.4.0", "digest": "sha256:..."}}}`:
+    a release with images already chosen and pinned (the API resolves tags to digests),
+    created like a push's, with its first automatic deployments."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    action: Literal["create-release"]
+    project: str = Field(pattern=NAME_PATTERN)
+    version: str = Field(min_length=1, max_length=128)
+    channel: str = Field(default=DEFAULT_CHANNEL, pattern=NAME_PATTERN)
+    images: dict[str, ImageRef] = Field(min_length=1, description="keyed by repository")
+    requested_by: str = ""
 
 
 class ResolveReleaseRequest(BaseModel):
@@ -50,11 +69,13 @@ class ResolveReleaseRequest(BaseModel):
     execution: str = Field(min_length=1, max_length=80)
 
 
-PipelineInput = EcrPushEvent | DeployAction
+PipelineInput = EcrPushEvent | DeployAction | CreateReleaseAction
 
 
 def parse_pipeline_input(payload: dict[str, Any]) -> PipelineInput:
     """An ECR push event or an action; raises pydantic's ValidationError naming the field."""
+    if payload.get("action") == "create-release":
+        return CreateReleaseAction.model_validate(payload)
     if "action" in payload:
         return DeployAction.model_validate(payload)
     return EcrPushEvent.model_validate(payload)

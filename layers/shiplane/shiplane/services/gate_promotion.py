@@ -29,6 +29,7 @@ class GateDependencies:
 
 class GateRequest(BaseModel):
     finished: list[DeploymentSummary]
+    execution: str = Field(default="", description="the execution that runs the next phase")
 
 
 class GateResult(BaseModel):
@@ -48,7 +49,7 @@ def gate_promotion(payload: object, deps: GateDependencies) -> GateResult:
         if summary.status is not DeploymentStatus.SUCCEEDED:
             continue
         world = world or World.load(deps.config)
-        tasks, waiting = _next_phase(summary, world, deps)
+        tasks, waiting = _next_phase(summary, world, deps, request.execution)
         gate.deployments.extend(tasks)
         gate.waiting_for.extend(w for w in waiting if w not in gate.waiting_for)
     logger.info(
@@ -63,7 +64,7 @@ def gate_promotion(payload: object, deps: GateDependencies) -> GateResult:
 
 
 def _next_phase(
-    summary: DeploymentSummary, world: World, deps: GateDependencies
+    summary: DeploymentSummary, world: World, deps: GateDependencies, execution: str
 ) -> tuple[list[DeploymentTask], list[str]]:
     release = deps.releases.get_release(summary.project, summary.release)
     if release is None:
@@ -77,7 +78,7 @@ def _next_phase(
     trigger = TriggeredBy(kind=TriggerKind.PROMOTION, by=f"lifecycle after {summary.environment}")
     tasks: list[DeploymentTask] = []
     for planned in plan_automatic(
-        project, release, environments, [tenant], trigger, world, deps.now
+        project, release, environments, [tenant], trigger, world, deps.now, execution
     ):
         # The claim makes promotion idempotent: a re-run gate starts nothing twice.
         if deps.deployments.create_deployments([planned.deployment], ["claim"]):

@@ -78,6 +78,7 @@ def plan_deployment(
     world: World,
     now: datetime,
     mode: DeploymentMode = DeploymentMode.DEPLOY,
+    execution: str = "",
 ) -> Planned:
     units: list[DeploymentUnit] = []
     tenant_config = world.tenant(tenant)
@@ -108,6 +109,7 @@ def plan_deployment(
         mode=mode,
         triggered_by=triggered_by,
         targets=sorted({u.target for u in units}),
+        execution=execution,
         created_at=now,
     )
     task = DeploymentTask(
@@ -130,9 +132,10 @@ def plan_automatic(
     triggered_by: TriggeredBy,
     world: World,
     now: Callable[[], datetime],
+    execution: str = "",
 ) -> list[Planned]:
     """The automatic deployments of `environments`, for `tenants` (None: every tenant the
-    release goes to in that environment)."""
+    release goes to in that environment), run by the pipeline execution `execution`."""
     planned = []
     for environment in environments:
         candidates = tenants_for(project, release, world, environment)
@@ -146,6 +149,7 @@ def plan_automatic(
                     triggered_by,
                     world,
                     now(),
+                    execution=execution,
                 )
             )
     return planned

@@ -24,6 +24,7 @@ from shiplane.domain.models import (
 from shiplane.domain.naming import requested_deployment_id
 from shiplane.domain.ordering import is_newer
 from shiplane.domain.requests import (
+    CreateReleaseAction,
     DeployAction,
     EcrPushEvent,
     ResolveReleaseRequest,
@@ -71,10 +72,14 @@ def resolve_release(payload: object, deps: ResolveDependencies) -> ResolveResult
     pipeline_input = _parse_input(request)
     if isinstance(pipeline_input, DeployAction):
         return _requested_deployment(pipeline_input, request.execution, deps)
+    if isinstance(pipeline_input, CreateReleaseAction):
+        return _requested_release(pipeline_input, request.execution, deps)
     return _image_pushed(pipeline_input, request.execution, deps)
 
 
-def _parse_input(request: ResolveReleaseRequest) -> EcrPushEvent | DeployAction:
+def _parse_input(
+    request: ResolveReleaseRequest,
+) -> EcrPushEvent | DeployAction | CreateReleaseAction:
     try:
         return parse_pipeline_input(request.input)
     except ValidationError as exc:
@@ -113,7 +118,7 @@ def _image_pushed(event: EcrPushEvent, execution: str, deps: ResolveDependencies
             notes.append(f"{name}: no channel accepts {tag!r} ({why})")
             continue
         outcome = _release_for_push(
-            project, channel, registry, repository, tag, digest, trigger, deps
+            project, channel, registry, repository, tag, digest, trigger, deps, execution
         )
         if outcome is None:
             continue
@@ -152,6 +157,7 @@ def _release_for_push(
     digest: str,
     trigger: TriggeredBy,
     deps: ResolveDependencies,
+    execution: str,
 ) -> tuple[ReleaseRef, list[DeploymentTask]] | None:
     version = tag
     existing = deps.releases.get_release(project.name, version)
@@ -180,7 +186,7 @@ def _release_for_push(
     for other in project.repositories:
         if other == repository:
             continue
-        chosen = _image_for_channel(deps.registry, other, channel.rules)
+        chosen = image_for_channel(deps.registry, other, channel.rules)
         if chosen is None:
             logger.warning(
                 "cannot create a release: a repository of the project has no acceptable image",
@@ -191,6 +197,22 @@ def _release_for_push(
             repository=other, registry=registry, tag=chosen[0], digest=chosen[1]
         )
 
+    release = build_release(project, channel.name, version, images, trigger, deps.config, deps.now)
+    return _create_release(project, release, trigger, deps, execution)
+
+
+def build_release(
+    project: Project,
+    channel_name: str,
+    version: str,
+    images: dict[str, ImageRef],
+    trigger: TriggeredBy,
+    config: ConfigStore,
+    now: Callable[[], datetime],
+) -> Release:
+    """A new release of `project` (not written): the images given, the process and the
+    variables snapshotted now; refused if its variables do not resolve where it goes."""
+    channel = project.channel(channel_name)
     release = Release(
         project=project.name,
         version=version,
@@ -199,32 +221,89 @@ def _release_for_push(
         process=project.steps,
         variables=project.variables,
         lifecycle=channel.lifecycle or project.lifecycle,
-        created_at=deps.now(),
+        created_at=now(),
         created_by=trigger,
     )
+    check_release_variables(project, release, phases_for(config, release), World.load(config))
+    return release
+
+
+def _create_release(
+    project: Project,
+    release: Release,
+    trigger: TriggeredBy,
+    deps: ResolveDependencies,
+    execution: str,
+) -> tuple[ReleaseRef, list[DeploymentTask]]:
+    """Write the release with its first automatic deployments (all or nothing)."""
     phases = phases_for(deps.config, release)
     world = World.load(deps.config)
-    check_release_variables(project, release, phases, world)
     release = release.model_copy(
         update={"sequence": deps.releases.next_release_sequence(project.name)}
     )
     environments = automatic_environments(phases, succeeded=set(), claimed=set())
-    planned = plan_automatic(project, release, environments, None, trigger, world, deps.now)
+    planned = plan_automatic(
+        project, release, environments, None, trigger, world, deps.now, execution
+    )
     created = deps.releases.create_release(
         release, [p.deployment for p in planned], ["claim" for _ in planned]
     )
-    ref = ReleaseRef(project=project.name, version=version, channel=channel.name, created=created)
-    if not created:  # a concurrent delivery of the same push won the race
-        return ref.model_copy(update={"created": False}), []
+    ref = ReleaseRef(
+        project=project.name, version=release.version, channel=release.channel, created=created
+    )
+    if not created:  # a concurrent delivery of the same trigger won the race
+        return ref, []
     logger.info(
         "release created",
-        extra={"project": project.name, "release": version, "channel": channel.name},
+        extra={"project": project.name, "release": release.version, "channel": release.channel},
     )
     metrics.add_metric(name="ReleaseCreated", unit="Count", value=1)
     return ref, [p.task for p in planned]
 
 
-def _image_for_channel(
+def _requested_release(
+    action: CreateReleaseAction, execution: str, deps: ResolveDependencies
+) -> ResolveResult:
+    """A release asked for through the API, its images chosen and pinned already: created
+    exactly like a push's, with the same first automatic deployments."""
+    project = deps.config.get_project(action.project)
+    try:
+        project.channel(action.channel)
+    except KeyError:
+        raise NotFoundError(
+            f"project {project.name!r} has no channel {action.channel!r}", field="channel"
+        ) from None
+    missing = sorted(set(project.repositories) - set(action.images))
+    if missing:
+        raise InvalidRequestError(
+            f"release {action.version} of {project.name!r} names no image for {', '.join(missing)}",
+            field="images",
+        )
+    existing = deps.releases.get_release(project.name, action.version)
+    if existing is not None:
+        ref = ReleaseRef(
+            project=project.name, version=action.version, channel=existing.channel, created=False
+        )
+        return ResolveResult(releases=[ref], message=f"release {action.version} exists already")
+    trigger = TriggeredBy(
+        kind=TriggerKind.API,
+        by=f"{action.requested_by or 'api'} (execution {execution})",
+    )
+    images = {repo: image for repo, image in action.images.items() if repo in project.repositories}
+    release = build_release(
+        project, action.channel, action.version, images, trigger, deps.config, deps.now
+    )
+    ref, tasks = _create_release(project, release, trigger, deps, execution)
+    state = "created" if ref.created else "exists already"
+    return ResolveResult(
+        releases=[ref],
+        deployments=tasks,
+        message=f"release {action.version} ({action.channel}) {state}; "
+        f"{len(tasks)} deployment(s) to start",
+    )
+
+
+def image_for_channel(
     registry: ImageRegistry, repository: str, rules: Sequence[VersionRule]
 ) -> tuple[str, str] | None:
     """For the project's other repositories: the highest version the channel accepts, or
@@ -243,15 +322,38 @@ def _image_for_channel(
 # ----------------------------------------------------------------------------- requests
 
 
-def _requested_deployment(
-    action: DeployAction, execution: str, deps: ResolveDependencies
-) -> ResolveResult:
+@dataclass
+class RequestReaders:
+    """What checking a requested deployment reads (the API has no use for a registry)."""
+
+    config: ConfigStore
+    releases: ReleaseStore
+    deployments: DeploymentStore
+
+
+@dataclass(frozen=True)
+class RequestedDeployment:
+    """A requested deployment that the lifecycle allows, and what it would be."""
+
+    release: Release
+    project: Project
+    world: World
+    mode: DeploymentMode
+
+
+def check_requested_deployment(
+    action: DeployAction, deps: ResolveDependencies | RequestReaders
+) -> RequestedDeployment:
+    """Everything that decides whether a requested deployment may run, checked before
+    anything is written: the release exists, the tenant is one it goes to there, and the
+    lifecycle allows the environment (the error names the incomplete phase)."""
     release = deps.releases.get_release(action.project, action.release)
     if release is None:
         raise NotFoundError(
             f"project {action.project!r} has no release {action.release!r}",
             project=action.project,
             release=action.release,
+            field="release",
         )
     project = deps.config.get_project(action.project)
     world = World.load(deps.config)
@@ -263,28 +365,40 @@ def _requested_deployment(
             "the channel or project tenancy excludes it)",
             environment=action.environment,
             tenant=action.tenant,
+            field="tenant",
         )
     succeeded = deps.deployments.succeeded_environments(
         release.project, release.version, action.tenant
     )
     check_deployable(phases, action.environment, succeeded)
+    return RequestedDeployment(release, project, world, _mode(release, action, deps))
 
-    mode = _mode(release, action, deps)
+
+def trigger_of(action: DeployAction, execution: str) -> TriggeredBy:
+    kind = {"api": TriggerKind.API, "schedule": TriggerKind.SCHEDULE}.get(
+        action.via, TriggerKind.CONSOLE
+    )
+    return TriggeredBy(kind=kind, by=action.requested_by or f"execution {execution}")
+
+
+def _requested_deployment(
+    action: DeployAction, execution: str, deps: ResolveDependencies
+) -> ResolveResult:
+    checked = check_requested_deployment(action, deps)
+    release, world, mode = checked.release, checked.world, checked.mode
     deployment_id = requested_deployment_id(
         release.project, release.version, action.environment, action.tenant, execution
-    )
-    trigger = TriggeredBy(
-        kind=TriggerKind.CONSOLE, by=action.requested_by or f"execution {execution}"
     )
     planned = plan_deployment(
         release,
         action.environment,
         action.tenant,
         deployment_id,
-        trigger,
+        trigger_of(action, execution),
         world,
         deps.now(),
         mode,
+        execution=execution,
     )
     if not deps.deployments.create_deployments([planned.deployment], [""]):
         return ResolveResult(message=f"deployment {deployment_id} was already requested")
@@ -298,7 +412,9 @@ def _requested_deployment(
     )
 
 
-def _mode(release: Release, action: DeployAction, deps: ResolveDependencies) -> DeploymentMode:
+def _mode(
+    release: Release, action: DeployAction, deps: ResolveDependencies | RequestReaders
+) -> DeploymentMode:
     current = deps.deployments.get_current(release.project, action.environment, action.tenant)
     if current is None:
         return DeploymentMode.DEPLOY
