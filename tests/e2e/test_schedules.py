@@ -163,3 +163,16 @@ def test_drift_is_reported_once_the_live_service_changes(project: Project) -> No
     assert reports["dev"].status is DriftStatus.DRIFTED
     assert reports["dev"].differences == [f"service {project.name}: desired count is 5, deployed 2"]
     assert reports["test"].status is DriftStatus.IN_SYNC
+
+    # The dashboard's data shows it in the dev cell, and only there.
+    from shiplane_local.api_client import ApiClient, local_credentials
+
+    answer = ApiClient(cloud.api_url, local_credentials()).get(
+        "/status", query={"project": project.name}
+    )
+    assert answer.status == 200, answer.body
+    cells = {c["environment"]: c for c in answer.json()["projects"][0]["rows"][0]["cells"]}
+    assert cells["dev"]["drift"] == [
+        f"dev-cluster: service {project.name}: desired count is 5, deployed 2"
+    ]
+    assert cells["test"]["drift"] == []

@@ -122,3 +122,35 @@ def test_an_untenanted_project_ignores_tenants_and_one_project_can_be_asked_for(
     result = status(StatusDependencies(store=store, now=lambda: T0), project="web")
     assert [r.tenant for r in result.projects[0].rows] == ["untenanted"]
     assert status(StatusDependencies(store=store, now=lambda: T0), project="nope").projects == []
+
+
+def test_drift_reports_become_what_each_cell_shows() -> None:
+    from shiplane.domain.drift import DriftReport, DriftStatus
+    from shiplane.services.status import drift_by_cell
+
+    def report(target: str, state: DriftStatus, *differences: str) -> DriftReport:
+        return DriftReport(
+            project="web",
+            environment="prod",
+            tenant="acme",
+            target=target,
+            release="1.0.0",
+            deployment_id="d1",
+            status=state,
+            differences=list(differences),
+            checked_at=T0,
+        )
+
+    cells = drift_by_cell(
+        [
+            report("b-cluster", DriftStatus.DRIFTED, "desired count is 5, deployed 2"),
+            report("a-cluster", DriftStatus.UNKNOWN, "role cannot be assumed"),
+            report("c-cluster", DriftStatus.IN_SYNC),
+        ]
+    )
+    assert cells == {
+        ("prod", "acme"): [
+            "a-cluster: drift unknown (role cannot be assumed)",
+            "b-cluster: desired count is 5, deployed 2",
+        ]
+    }

@@ -3,13 +3,14 @@ data. Read-only; one pass over each project's records."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
 from pydantic import BaseModel, Field
 
+from shiplane.domain.drift import DriftReport, DriftStatus
 from shiplane.domain.lifecycle import effective_phases
 from shiplane.domain.models import (
     UNTENANTED,
@@ -188,6 +189,21 @@ def project_status(
             for a in pending
         ],
     )
+
+
+def drift_by_cell(reports: Iterable[DriftReport]) -> dict[tuple[str, str], list[str]]:
+    """The last drift checks as the grid shows them: what drifted, per environment and
+    tenant (a check that could not look says so)."""
+    cells: dict[tuple[str, str], list[str]] = {}
+    for report in sorted(reports, key=lambda r: r.target):
+        if report.status is DriftStatus.IN_SYNC:
+            continue
+        found = cells.setdefault((report.environment, report.tenant), [])
+        if report.status is DriftStatus.UNKNOWN:
+            found.append(f"{report.target}: drift unknown ({'; '.join(report.differences)})")
+        else:
+            found.extend(f"{report.target}: {difference}" for difference in report.differences)
+    return cells
 
 
 def status(deps: StatusDependencies, project: str | None = None) -> Status:

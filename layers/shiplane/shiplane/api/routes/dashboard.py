@@ -16,7 +16,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from shiplane.api.deps import deps
 from shiplane.api.errors import responses
 from shiplane.domain.models import NAME_PATTERN
-from shiplane.services.status import Status, StatusDependencies, status
+from shiplane.services.status import Status, StatusDependencies, drift_by_cell, status
 
 router = Router()
 
@@ -60,8 +60,13 @@ def get_status(
     ] = None,
 ) -> Status:
     d = deps(router)
-    drift = getattr(d.store, "drift_by_cell", None)
-    result = status(StatusDependencies(store=d.store, now=d.now, drift=drift), project)
+    store = d.store
+    result = status(
+        StatusDependencies(
+            store=store, now=d.now, drift=lambda name: drift_by_cell(store.list_drift(name))
+        ),
+        project,
+    )
     if project is not None and not result.projects:
         from shiplane.errors import NotFoundError
 
