@@ -28,7 +28,7 @@ demo: $(STAMP)
 	$(BIN)/shiplane demo
 
 test: $(STAMP) browser lint typecheck validate
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n 2 --dist loadfile
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -24,6 +24,14 @@ from tests.e2e.release_model_fixtures import World, environments, phase, wait_fo
 
 pytestmark = pytest.mark.e2e
 runner = CliRunner()
+
+
+@pytest.fixture(autouse=True)
+def wide_tables(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tables as wide as a roomy terminal, whatever width the console found at import."""
+    from shiplane_local import commands
+
+    monkeypatch.setattr(commands.console, "width", 200)
 FAST = ["--interval", "0.1", "--timeout", "120"]
 
 
