@@ -72,15 +72,25 @@ imported = time.perf_counter()
 modules_at_import = len(set(sys.modules) - before)
 from datetime import UTC, datetime
 from shiplane.api.deps import ApiDependencies
-from shiplane_local.api_gateway import proxy_event
 
 class NoAudit:
     def list_audit(self, limit, before_id=None):
         return []
 
 deps = ApiDependencies(store=NoAudit(), now=lambda: datetime.now(UTC))
-event = proxy_event("GET", "/audit", {{"Authorization": "AWS4-HMAC-SHA256 Credential=x/"}}, b"",
-                    account_id="123456789012")
+# What API Gateway sends for GET /audit (REST API, proxy integration, IAM caller).
+event = {{
+    "resource": "/{{proxy+}}", "path": "/audit", "httpMethod": "GET",
+    "headers": {{"Authorization": "AWS4-HMAC-SHA256 Credential=x/"}},
+    "multiValueHeaders": {{"Authorization": ["AWS4-HMAC-SHA256 Credential=x/"]}},
+    "queryStringParameters": None, "multiValueQueryStringParameters": None,
+    "pathParameters": {{"proxy": "audit"}}, "stageVariables": None, "body": None,
+    "isBase64Encoded": False,
+    "requestContext": {{"resourcePath": "/{{proxy+}}", "httpMethod": "GET", "path": "/v1/audit",
+        "stage": "v1", "requestId": "bench", "accountId": "123456789012",
+        "identity": {{"userArn": "arn:aws:iam::123456789012:user/bench",
+                      "sourceIp": "127.0.0.1"}}}},
+}}
 class Context:
     function_name = "api"; memory_limit_in_mb = 1024; aws_request_id = "bench"
     invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:api"

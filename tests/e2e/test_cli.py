@@ -32,6 +32,8 @@ def wide_tables(monkeypatch: pytest.MonkeyPatch) -> None:
     from shiplane_local import commands
 
     monkeypatch.setattr(commands.console, "width", 200)
+
+
 FAST = ["--interval", "0.1", "--timeout", "120"]
 
 

@@ -1,33 +1,35 @@
 """Builds each service's dependencies from the settings, with the boto3 adapters.
 
 Called inside handlers (never at import time); cached per process so a warm Lambda
-reuses its clients."""
+reuses its clients. Each function imports only what it builds: a handler's cold start
+does not pay for every other function's service."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from functools import cache
+from typing import TYPE_CHECKING
 
-from shiplane.adapters.config_cache import InvocationConfig
 from shiplane.adapters.dynamodb import DynamoStore
-from shiplane.adapters.ecr import EcrRegistry
-from shiplane.adapters.stepfunctions import SfnTaskTokens
-from shiplane.adapters.targets import AssumedRoleGateways
-from shiplane.api.deps import ApiDependencies
-from shiplane.services.approvals import ApprovalDependencies
-from shiplane.services.deploy_stack import DeployDependencies
-from shiplane.services.deployment_events import EventsDependencies
-from shiplane.services.detect_drift import DriftDependencies
-from shiplane.services.gate_promotion import GateDependencies
-from shiplane.services.reconcile_deployment import ReconcileDependencies
-from shiplane.services.reconcile_pushes import ReconcilePushesDependencies
-from shiplane.services.record_deployment import RecordDependencies
-from shiplane.services.register_task_definition import RegisterDependencies
-from shiplane.services.resolve_release import ResolveDependencies
-from shiplane.services.retention import RetentionDependencies
-from shiplane.services.slots import SlotDependencies
-from shiplane.services.target_health import HealthDependencies
 from shiplane.settings import load_settings
+
+if TYPE_CHECKING:
+    from shiplane.adapters.stepfunctions import SfnTaskTokens
+    from shiplane.adapters.targets import AssumedRoleGateways
+    from shiplane.api.deps import ApiDependencies
+    from shiplane.services.approvals import ApprovalDependencies
+    from shiplane.services.deploy_stack import DeployDependencies
+    from shiplane.services.deployment_events import EventsDependencies
+    from shiplane.services.detect_drift import DriftDependencies
+    from shiplane.services.gate_promotion import GateDependencies
+    from shiplane.services.reconcile_deployment import ReconcileDependencies
+    from shiplane.services.reconcile_pushes import ReconcilePushesDependencies
+    from shiplane.services.record_deployment import RecordDependencies
+    from shiplane.services.register_task_definition import RegisterDependencies
+    from shiplane.services.resolve_release import ResolveDependencies
+    from shiplane.services.retention import RetentionDependencies
+    from shiplane.services.slots import SlotDependencies
+    from shiplane.services.target_health import HealthDependencies
 
 
 def utc_now() -> datetime:
@@ -41,15 +43,23 @@ def store() -> DynamoStore:
 
 @cache
 def gateways() -> AssumedRoleGateways:
+    from shiplane.adapters.targets import AssumedRoleGateways
+
     return AssumedRoleGateways()
 
 
 @cache
 def tokens() -> SfnTaskTokens:
+    from shiplane.adapters.stepfunctions import SfnTaskTokens
+
     return SfnTaskTokens()
 
 
 def resolve_release() -> ResolveDependencies:
+    from shiplane.adapters.config_cache import InvocationConfig
+    from shiplane.adapters.ecr import EcrRegistry
+    from shiplane.services.resolve_release import ResolveDependencies
+
     s = store()
     return ResolveDependencies(
         config=InvocationConfig(s), releases=s, deployments=s, registry=EcrRegistry(), now=utc_now
@@ -57,6 +67,9 @@ def resolve_release() -> ResolveDependencies:
 
 
 def register_task_definition() -> RegisterDependencies:
+    from shiplane.adapters.config_cache import InvocationConfig
+    from shiplane.services.register_task_definition import RegisterDependencies
+
     s = store()
     return RegisterDependencies(
         config=InvocationConfig(s),
@@ -69,6 +82,9 @@ def register_task_definition() -> RegisterDependencies:
 
 
 def deploy_stack() -> DeployDependencies:
+    from shiplane.adapters.config_cache import InvocationConfig
+    from shiplane.services.deploy_stack import DeployDependencies
+
     s = store()
     return DeployDependencies(
         config=InvocationConfig(s),
@@ -81,6 +97,9 @@ def deploy_stack() -> DeployDependencies:
 
 
 def deployment_events() -> EventsDependencies:
+    from shiplane.adapters.config_cache import InvocationConfig
+    from shiplane.services.deployment_events import EventsDependencies
+
     s = store()
     return EventsDependencies(
         config=InvocationConfig(s),
@@ -94,6 +113,9 @@ def deployment_events() -> EventsDependencies:
 
 
 def reconcile_deployment() -> ReconcileDependencies:
+    from shiplane.adapters.config_cache import InvocationConfig
+    from shiplane.services.reconcile_deployment import ReconcileDependencies
+
     s = store()
     return ReconcileDependencies(
         config=InvocationConfig(s), releases=s, deployments=s, waits=s, gateways=gateways()
@@ -101,31 +123,45 @@ def reconcile_deployment() -> ReconcileDependencies:
 
 
 def gate_promotion() -> GateDependencies:
+    from shiplane.adapters.config_cache import InvocationConfig
+    from shiplane.services.gate_promotion import GateDependencies
+
     s = store()
     return GateDependencies(config=InvocationConfig(s), releases=s, deployments=s, now=utc_now)
 
 
 def slots() -> SlotDependencies:
+    from shiplane.services.slots import SlotDependencies
+
     s = store()
     return SlotDependencies(deployments=s, releases=s, slots=s, tokens=tokens())
 
 
 def record_deployment() -> RecordDependencies:
+    from shiplane.services.record_deployment import RecordDependencies
+
     s = store()
     return RecordDependencies(deployments=s, releases=s, slots=s, tokens=tokens())
 
 
 def approvals() -> ApprovalDependencies:
+    from shiplane.services.approvals import ApprovalDependencies
+
     s = store()
     return ApprovalDependencies(deployments=s, approvals=s, tokens=tokens())
 
 
 def retention() -> RetentionDependencies:
+    from shiplane.adapters.config_cache import InvocationConfig
+    from shiplane.services.retention import RetentionDependencies
+
     s = store()
     return RetentionDependencies(config=InvocationConfig(s), releases=s, deployments=s)
 
 
 def target_health() -> HealthDependencies:
+    from shiplane.services.target_health import HealthDependencies
+
     s = store()
     return HealthDependencies(config=s, health=s, gateways=gateways(), now=utc_now)
 
@@ -133,6 +169,7 @@ def target_health() -> HealthDependencies:
 def reconcile_pushes() -> ReconcilePushesDependencies:
     from shiplane.adapters.ecr_history import EcrImageHistory
     from shiplane.adapters.stepfunctions import SfnPipeline
+    from shiplane.services.reconcile_pushes import ReconcilePushesDependencies
 
     s, settings = store(), load_settings()
     return ReconcilePushesDependencies(
@@ -146,6 +183,8 @@ def reconcile_pushes() -> ReconcilePushesDependencies:
 
 
 def detect_drift() -> DriftDependencies:
+    from shiplane.services.detect_drift import DriftDependencies
+
     s = store()
     return DriftDependencies(
         config=s,
@@ -161,9 +200,11 @@ def detect_drift() -> DriftDependencies:
 def api() -> ApiDependencies:
     """The API's dependencies. Its handler imports only this module's top and the
     adapters it needs (cold start matters most for the API)."""
+    from shiplane.adapters.ecr import EcrRegistry
     from shiplane.adapters.scheduler import EventBridgeScheduler
     from shiplane.adapters.ssm import SsmSecrets
     from shiplane.adapters.stepfunctions import SfnPipeline
+    from shiplane.api.deps import ApiDependencies
 
     s, settings = store(), load_settings()
     return ApiDependencies(
