@@ -154,3 +154,39 @@ def test_drift_reports_become_what_each_cell_shows() -> None:
             "b-cluster: desired count is 5, deployed 2",
         ]
     }
+
+
+def test_the_api_function_answers_the_sample_status_event() -> None:
+    """events/api_get_status.json (what API Gateway sends) through the api handler."""
+    import importlib.util
+    import json
+
+    from shiplane.api.deps import ApiDependencies
+    from tests.helpers import ROOT, load_event
+
+    spec = importlib.util.spec_from_file_location("api_handler", ROOT / "functions/api/app.py")
+    assert spec is not None and spec.loader is not None
+    handler = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(handler)
+
+    class Store(FakeStore):
+        def list_drift(self, project: str) -> list[Any]:
+            return []
+
+    class Context:
+        function_name = "api"
+        memory_limit_in_mb = 1024
+        aws_request_id = "unit"
+        invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:api"
+
+    store = Store(tenanted_mode="untenanted")
+    store.deployments = [deployment(1, "1.0.0", "dev", "untenanted", DeploymentStatus.SUCCEEDED)]
+    store.current = {("dev", "untenanted"): "1.0.0"}
+    response = handler.lambda_handler(
+        load_event("api_get_status"),
+        Context(),
+        deps=ApiDependencies(store=store, now=lambda: T0),
+    )
+    assert response["statusCode"] == 200
+    (web,) = json.loads(response["body"])["projects"]
+    assert web["rows"][0]["cells"][0]["current_release"] == "1.0.0"
