@@ -170,7 +170,11 @@ def table(
         columns = list(seen)
     result = Table(title=title, header_style="bold")
     for column in columns:
-        result.add_column(column.replace("_", " "), overflow="fold")
+        # A status is one word: never broken across lines (other columns fold instead).
+        whole = column == status_column
+        result.add_column(
+            column.replace("_", " "), overflow="fold", no_wrap=whole, min_width=9 if whole else None
+        )
     for row in rows:
         result.add_row(
             *(
