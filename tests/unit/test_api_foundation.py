@@ -210,3 +210,11 @@ def test_the_openapi_document_describes_errors_as_they_are_answered() -> None:
     assert operation["responses"]["default"]["content"]["application/json"]["schema"] == error
     assert "HTTPValidationError" not in document["components"]["schemas"]
     assert document["security"] == [{"sigv4": []}]
+
+
+def test_swagger_ui_is_served_with_its_assets_inline() -> None:
+    """No CDN: the page works where the browser cannot reach the internet."""
+    response = call("GET", "/docs", FakeAudit([]))
+    assert response["statusCode"] == 200
+    assert "<title>Swagger UI</title>" in response["body"]
+    assert "cdn.jsdelivr" not in response["body"] and "unpkg.com" not in response["body"]
