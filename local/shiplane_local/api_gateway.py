@@ -1,28 +1,87 @@
 """The API on localhost: HTTP requests become API Gateway (REST, v1) proxy events for the
 api function, invoked through the local Lambda, as API Gateway would.
 
-Authorization: like API Gateway's AWS_IAM, a request without a SigV4 `Authorization`
-header is refused with 403. The signature is not verified (the local cloud has one set
-of test credentials); the caller's identity is taken from the credential's access key.
+Authorization: like API Gateway's AWS_IAM, every request must be signed with SigV4
+(service `execute-api`). The signature is verified against the local cloud's credentials
+(access key `testing`, secret `testing`, what `LocalCloud` puts in the environment): a
+missing, malformed, stale (more than 15 minutes off) or wrong signature is a 403 with
+API Gateway's `{"message": ...}` body. The caller's identity is the access key.
 """
 
 from __future__ import annotations
 
 import base64
+import hmac
 import json
 import logging
 import re
 import threading
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
 
 log = logging.getLogger("shiplane_local.api")
 
 STAGE = "v1"
 _CREDENTIAL = re.compile(r"Credential=([^/,\s]+)/")
+_AUTHORIZATION = re.compile(
+    r"^AWS4-HMAC-SHA256 Credential=(?P<key>[^/,\s]+)/(?P<date>\d{8})/(?P<region>[^/,\s]+)/"
+    r"(?P<service>[^/,\s]+)/aws4_request,\s*SignedHeaders=(?P<signed>[^,\s]+),\s*"
+    r"Signature=(?P<signature>[0-9a-f]{64})$"
+)
+LOCAL_CREDENTIALS = {"testing": "testing"}
+MAX_SKEW = timedelta(minutes=15)
+
+
+def signature_problem(
+    method: str,
+    url: str,
+    headers: dict[str, str],
+    body: bytes,
+    credentials: dict[str, str],
+    now: datetime | None = None,
+) -> str | None:
+    """Why API Gateway's AWS_IAM would refuse this request (None: the signature holds).
+    Recomputes the SigV4 signature over the headers the client says it signed."""
+    lower = {k.lower(): v for k, v in headers.items()}
+    authorization = lower.get("authorization", "")
+    if not authorization:
+        return "Missing Authentication Token"
+    match = _AUTHORIZATION.match(authorization.strip())
+    if not match:
+        return "Authorization header requires a SigV4 Credential, SignedHeaders and Signature"
+    secret = credentials.get(match["key"])
+    if secret is None:
+        return "The security token included in the request is invalid."
+    if match["service"] != "execute-api":
+        return f"Credential should be scoped to the service 'execute-api', not {match['service']!r}"
+    amz_date = lower.get("x-amz-date", "")
+    try:
+        signed_at = datetime.strptime(amz_date, "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+    except ValueError:
+        return "Authorization requires a valid X-Amz-Date header"
+    if abs((now or datetime.now(UTC)) - signed_at) > MAX_SKEW:
+        return "Signature expired: the request was signed more than 15 minutes ago"
+    names = match["signed"].split(";")
+    if "host" not in names or any(name not in lower for name in names):
+        return "SignedHeaders must include host, and only headers the request carries"
+    request = AWSRequest(
+        method=method, url=url, data=body, headers={name: lower[name] for name in names}
+    )
+    request.context["timestamp"] = amz_date
+    signer = SigV4Auth(Credentials(match["key"], secret), "execute-api", match["region"])
+    expected = signer.signature(
+        signer.string_to_sign(request, signer.canonical_request(request)), request
+    )
+    if not hmac.compare_digest(expected, match["signature"]):
+        return "The request signature we calculated does not match the signature you provided."
+    return None
 
 
 def proxy_event(
@@ -87,9 +146,16 @@ def proxy_event(
 class LocalApiGateway:
     """Serves the api function on 127.0.0.1:<port> until stopped."""
 
-    def __init__(self, invoke: Any, account_id: str, port: int = 0) -> None:
+    def __init__(
+        self,
+        invoke: Any,
+        account_id: str,
+        port: int = 0,
+        credentials: dict[str, str] | None = None,
+    ) -> None:
         # invoke(event) -> the function's response (the proxy integration's dict)
         self._invoke = invoke
+        self.credentials = dict(LOCAL_CREDENTIALS if credentials is None else credentials)
         self.account_id = account_id
         self._server = ThreadingHTTPServer(("127.0.0.1", port), self._handler_class())
         self._server.daemon_threads = True
@@ -126,12 +192,15 @@ class LocalApiGateway:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
                 headers = {k: v for k, v in self.headers.items()}
-                auth = next((v for k, v in headers.items() if k.lower() == "authorization"), "")
-                if not auth.startswith("AWS4-HMAC-SHA256"):
+                host = next((v for k, v in headers.items() if k.lower() == "host"), "")
+                problem = signature_problem(
+                    self.command, f"http://{host}{self.path}", headers, body, gateway.credentials
+                )
+                if problem is not None:
                     self._answer(
                         403,
-                        {"Content-Type": "application/json"},
-                        json.dumps({"message": "Missing Authentication Token"}).encode(),
+                        {"Content-Type": "application/json", "x-amzn-ErrorType": "AccessDenied"},
+                        json.dumps({"message": problem}).encode(),
                     )
                     return
                 event = proxy_event(

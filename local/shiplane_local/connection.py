@@ -125,7 +125,7 @@ class Connection:
     def client(self, session_factory: Callable[[], Any] | None = None) -> ApiClient:
         url, _ = self.resolve(session_factory)
         if is_local(url):
-            # The local cloud does not verify signatures; it only wants one.
+            # The local cloud's API verifies signatures made with its test credentials.
             return ApiClient(
                 url, local_credentials(), region=self.region or "us-east-1", timeout=self.timeout
             )

@@ -93,6 +93,12 @@ def resolver() -> APIGatewayRestResolver:
     return app
 
 
+GATEWAY_REFUSAL = {
+    "description": "Forbidden: no valid SigV4 signature (API Gateway's AWS_IAM authorization)",
+    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/GatewayError"}}},
+}
+
+
 @cache
 def openapi_document() -> dict[str, Any]:
     """The OpenAPI document, with validation errors described as what they are: an
@@ -110,6 +116,16 @@ def openapi_document() -> dict[str, Any]:
             if "422" in answers:
                 answers["422"]["content"] = error
             answers.setdefault("default", {"description": "An error", "content": error})
+            # API Gateway itself refuses a request whose SigV4 signature does not hold,
+            # before the function runs, in its own shape.
+            answers.setdefault("403", GATEWAY_REFUSAL)
+    schemas["GatewayError"] = {
+        "title": "GatewayError",
+        "type": "object",
+        "properties": {"message": {"type": "string"}},
+        "required": ["message"],
+        "description": "API Gateway's own answer (AWS_IAM refused the request)",
+    }
     schemas.pop("HTTPValidationError", None)
     schemas.pop("ValidationError", None)
     schemas.setdefault(
