@@ -218,3 +218,5 @@ def test_swagger_ui_is_served_with_its_assets_inline() -> None:
     assert response["statusCode"] == 200
     assert "<title>Swagger UI</title>" in response["body"]
     assert "cdn.jsdelivr" not in response["body"] and "unpkg.com" not in response["body"]
+    # The page shows this API's own document: its error body and its SigV4 scheme.
+    assert '"ErrorBody"' in response["body"] and '"sigv4"' in response["body"]

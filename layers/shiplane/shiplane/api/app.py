@@ -80,7 +80,11 @@ def resolver() -> APIGatewayRestResolver:
         module = importlib.import_module(f"shiplane.api.routes.{name}")
         app.include_router(module.router)
 
-    app.enable_swagger(path="/docs", title=TITLE, version=VERSION)
+    # Swagger UI over this API's own document. (Powertools' enable_swagger would import
+    # its OpenAPI models on every cold start; this page builds them on its first view.)
+    @app.get("/docs", include_in_schema=False)
+    def swagger_ui() -> Response[str]:
+        return Response(status_code=200, content_type="text/html", body=swagger_page())
 
     @app.get("/openapi.json", include_in_schema=False)
     def openapi_json() -> Response[str]:
@@ -149,6 +153,21 @@ def openapi_document() -> dict[str, Any]:
         }
     }
     return document
+
+
+@cache
+def swagger_page() -> str:
+    """Swagger UI with its script and style inline (no CDN) and the document embedded
+    (`</` escaped so that the document cannot close the page's script tag)."""
+    from pathlib import Path
+
+    from aws_lambda_powertools.event_handler.openapi import swagger_ui
+
+    folder = Path(swagger_ui.__file__).parent
+    script = (folder / "swagger-ui-bundle.min.js").read_text(encoding="utf-8")
+    style = (folder / "swagger-ui.min.css").read_text(encoding="utf-8")
+    spec = openapi_document_json().replace("</", "<\\/")
+    return swagger_ui.generate_swagger_html(spec, script, style, "", None)
 
 
 @cache
