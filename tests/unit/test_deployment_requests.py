@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, timedelta
 
-from shiplane.api.work import newest_first
+from shiplane.api.pagination import paginate
 from shiplane.domain.models import Deployment, DeploymentStatus, TriggeredBy, TriggerKind
 from shiplane.domain.requests import CreateReleaseAction, parse_pipeline_input
 from shiplane.errors import LifecycleViolationError
@@ -89,11 +89,11 @@ def test_last_finished_ignores_what_still_runs() -> None:
 
 def test_newest_first_pages_follow_the_cursor_to_the_end() -> None:
     items = [f"item-{n:02d}" for n in range(5)]
-    page, cursor = newest_first(items, lambda i: i, None, 2)
+    page, cursor = paginate(items, lambda i: i, None, 2, newest_first=True)
     assert page == ["item-04", "item-03"]
-    page, cursor = newest_first(items, lambda i: i, cursor, 2)
+    page, cursor = paginate(items, lambda i: i, cursor, 2, newest_first=True)
     assert page == ["item-02", "item-01"]
-    page, cursor = newest_first(items, lambda i: i, cursor, 2)
+    page, cursor = paginate(items, lambda i: i, cursor, 2, newest_first=True)
     assert (page, cursor) == (["item-00"], None)
 
 

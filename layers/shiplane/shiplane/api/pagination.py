@@ -52,13 +52,21 @@ def decode_cursor(cursor: str) -> str:
 
 
 def paginate(
-    items: Sequence[T], key: Callable[[T], str], cursor: str | None, limit: int
+    items: Sequence[T],
+    key: Callable[[T], str],
+    cursor: str | None,
+    limit: int,
+    *,
+    newest_first: bool = False,
 ) -> tuple[list[T], str | None]:
-    """One page of `items` (sorted by `key` here) after `cursor`, and the next cursor."""
-    ordered = sorted(items, key=key)
+    """One page of `items` (sorted by `key` here, greatest first when `newest_first`)
+    after `cursor`, and the next cursor."""
+    ordered = sorted(items, key=key, reverse=newest_first)
     if cursor:
         after = decode_cursor(cursor)
-        ordered = [item for item in ordered if key(item) > after]
+        ordered = [
+            item for item in ordered if (key(item) < after if newest_first else key(item) > after)
+        ]
     page = list(ordered[:limit])
     more = len(ordered) > limit
     return page, (encode_cursor(key(page[-1])) if more and page else None)

@@ -1,9 +1,8 @@
-"""What the routes that start pipeline work share: the `202 Accepted` answer, the
-`Idempotency-Key` header, and lists that read newest first."""
+"""What the routes that start pipeline work share: the `202 Accepted` answer and the
+`Idempotency-Key` header."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
 from http import HTTPStatus
 from typing import Annotated, Any, TypeVar
 
@@ -11,7 +10,6 @@ from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.openapi.params import Header, Path
 from pydantic import BaseModel, Field
 
-from shiplane.api.pagination import decode_cursor, encode_cursor
 from shiplane.domain.models import NAME_PATTERN
 
 T = TypeVar("T")
@@ -51,19 +49,6 @@ def accepted(body: Accepted) -> Response[Accepted]:
         body=body,
         headers={"Location": body.poll},
     )
-
-
-def newest_first(
-    items: Sequence[T], key: Callable[[T], str], cursor: str | None, limit: int
-) -> tuple[list[T], str | None]:
-    """One page of `items`, the greatest `key` first, after `cursor`; and the next cursor."""
-    ordered = sorted(items, key=key, reverse=True)
-    if cursor:
-        after = decode_cursor(cursor)
-        ordered = [item for item in ordered if key(item) < after]
-    page = list(ordered[:limit])
-    more = len(ordered) > limit
-    return page, (encode_cursor(key(page[-1])) if more and page else None)
 
 
 def plain(value: Any) -> Any:

@@ -15,9 +15,9 @@ from pydantic import BaseModel, Field
 from shiplane.api.context import audit_record, caller
 from shiplane.api.deps import ApiDependencies, deps
 from shiplane.api.errors import responses
-from shiplane.api.pagination import DEFAULT_LIMIT, CursorQuery, LimitQuery, Page
+from shiplane.api.pagination import DEFAULT_LIMIT, CursorQuery, LimitQuery, Page, paginate
 from shiplane.api.routes.approvals import ApprovalView
-from shiplane.api.work import Accepted, IdempotencyKey, ProjectName, accepted, newest_first
+from shiplane.api.work import Accepted, IdempotencyKey, ProjectName, accepted
 from shiplane.domain.models import (
     Deployment,
     DeploymentMode,
@@ -142,8 +142,8 @@ def list_deployments(
         and (tenant is None or x.tenant == tenant)
         and (status is None or x.status is status)
     ]
-    page, following = newest_first(
-        matching, lambda x: f"{x.created_at.isoformat()}#{x.id}", cursor, limit
+    page, following = paginate(
+        matching, lambda x: f"{x.created_at.isoformat()}#{x.id}", cursor, limit, newest_first=True
     )
     return Page[DeploymentSummary](
         items=[DeploymentSummary.of(x) for x in page], next_cursor=following

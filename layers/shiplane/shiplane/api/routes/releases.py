@@ -15,13 +15,12 @@ from pydantic import BaseModel, Field
 from shiplane.api.context import audit_record, caller
 from shiplane.api.deps import ApiDependencies, deps
 from shiplane.api.errors import responses
-from shiplane.api.pagination import DEFAULT_LIMIT, CursorQuery, LimitQuery, Page
+from shiplane.api.pagination import DEFAULT_LIMIT, CursorQuery, LimitQuery, Page, paginate
 from shiplane.api.work import (
     Accepted,
     IdempotencyKey,
     ProjectName,
     accepted,
-    newest_first,
 )
 from shiplane.domain.models import (
     Deployment,
@@ -108,11 +107,12 @@ def list_releases(
 ) -> Page[ReleaseSummary]:
     d = deps(router)
     project_of(d.store, name)
-    page, following = newest_first(
+    page, following = paginate(
         d.store.list_releases(name),
         lambda r: f"{r.created_at.isoformat()}#{r.sequence:012d}#{r.version}",
         cursor,
         limit,
+        newest_first=True,
     )
     return Page[ReleaseSummary](items=[ReleaseSummary.of(r) for r in page], next_cursor=following)
 
