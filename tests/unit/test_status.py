@@ -67,9 +67,11 @@ class FakeStore:
     def list_deployments(self, project: str) -> list[Deployment]:
         return list(reversed(self.deployments))  # the order must not matter
 
-    def get_current(self, project: str, environment: str, tenant: str) -> dict[str, Any] | None:
-        release = self.current.get((environment, tenant))
-        return {"release": release} if release else None
+    def list_current(self, project: str) -> list[dict[str, Any]]:
+        return [
+            {"environment": environment, "tenant": tenant, "release": release}
+            for (environment, tenant), release in self.current.items()
+        ]
 
     def list_approvals(self, project: str) -> list[Approval]:
         return self.approvals

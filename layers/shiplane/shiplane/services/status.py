@@ -30,7 +30,7 @@ class StatusReader(Protocol):
     def list_tenants(self) -> list[Tenant]: ...
     def get_lifecycle(self, name: str) -> Lifecycle: ...
     def list_deployments(self, project: str) -> list[Deployment]: ...
-    def get_current(self, project: str, environment: str, tenant: str) -> dict[str, Any] | None: ...
+    def list_current(self, project: str) -> list[dict[str, Any]]: ...
     def list_approvals(self, project: str) -> list[Approval]: ...
 
 
@@ -142,6 +142,11 @@ def project_status(
     pending = [a for a in store.list_approvals(project.name) if a.status == "PENDING"]
     waiting = {a.deployment_id for a in pending}
     drift = deps.drift(project.name) if deps.drift else {}
+    # What runs where: one query for the project, not one read per cell.
+    running = {
+        (str(c["environment"]), str(c["tenant"])): str(c["release"])
+        for c in store.list_current(project.name)
+    }
 
     rows = []
     for tenant, connected in rows_for:
@@ -150,12 +155,11 @@ def project_status(
             if environment not in connected:
                 continue
             key = (environment, tenant)
-            current = store.get_current(project.name, environment, tenant)
             last = latest.get(key)
             cells.append(
                 Cell(
                     environment=environment,
-                    current_release=str(current["release"]) if current else None,
+                    current_release=running.get(key),
                     latest=LatestDeployment(
                         id=last.id,
                         release=last.release,
