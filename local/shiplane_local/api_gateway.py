@@ -15,16 +15,17 @@ import hmac
 import json
 import logging
 import re
-import threading
 import uuid
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
+
+from .loopback import LoopbackServer, answer
 
 log = logging.getLogger("shiplane_local.api")
 
@@ -143,8 +144,10 @@ def proxy_event(
     }
 
 
-class LocalApiGateway:
+class LocalApiGateway(LoopbackServer):
     """Serves the api function on 127.0.0.1:<port> until stopped."""
+
+    thread_name = "local-api-gateway"
 
     def __init__(
         self,
@@ -157,27 +160,15 @@ class LocalApiGateway:
         self._invoke = invoke
         self.credentials = dict(LOCAL_CREDENTIALS if credentials is None else credentials)
         self.account_id = account_id
-        self._server = ThreadingHTTPServer(("127.0.0.1", port), self._handler_class())
-        self._server.daemon_threads = True
-        self._thread: threading.Thread | None = None
+        super().__init__(port, self._handler_class())
 
     @property
     def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}/"
+        return f"http://{self.address}/"
 
     def start(self) -> LocalApiGateway:
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, name="local-api-gateway", daemon=True
-        )
-        self._thread.start()
+        super().start()
         return self
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
 
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
         gateway = self
@@ -224,14 +215,7 @@ class LocalApiGateway:
                 self._answer(*_http_response(response))
 
             def _answer(self, status: int, headers: dict[str, str], payload: bytes) -> None:
-                self.send_response(status)
-                for name, value in headers.items():
-                    if name.lower() not in {"content-length", "connection", "transfer-encoding"}:
-                        self.send_header(name, value)
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                if self.command != "HEAD":
-                    self.wfile.write(payload)
+                answer(self, status, headers, payload)
 
             do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = do_HEAD = _serve
 
