@@ -10,7 +10,7 @@ import boto3
 import pytest
 
 from shiplane.adapters.dynamodb import DynamoStore
-from shiplane.adapters.ecr_history import EcrImageHistory
+from shiplane.adapters.ecr import EcrRegistry
 from shiplane.adapters.scheduler import EventBridgeScheduler
 from shiplane.domain.drift import DriftReport, DriftStatus
 from shiplane.domain.schedules import ScheduledDeployment, ScheduleStatus
@@ -69,7 +69,7 @@ def test_pushed_since_lists_recent_tagged_images(aws: None) -> None:
     digest = ecr.put_image(repositoryName="web", imageManifest=manifest, imageTag="1.0.0")["image"][
         "imageId"
     ]["imageDigest"]
-    history = EcrImageHistory(client=ecr)
+    history = EcrRegistry(client=ecr)
     now = datetime.now(UTC)
     [image] = history.pushed_since("web", now - timedelta(minutes=5))
     assert (image.repository, image.tag, image.digest) == ("web", "1.0.0", digest)

@@ -167,7 +167,7 @@ def target_health() -> HealthDependencies:
 
 
 def reconcile_pushes() -> ReconcilePushesDependencies:
-    from shiplane.adapters.ecr_history import EcrImageHistory
+    from shiplane.adapters.ecr import EcrRegistry
     from shiplane.adapters.stepfunctions import SfnPipeline
     from shiplane.services.reconcile_pushes import ReconcilePushesDependencies
 
@@ -175,7 +175,7 @@ def reconcile_pushes() -> ReconcilePushesDependencies:
     return ReconcilePushesDependencies(
         config=s,
         releases=s,
-        images=EcrImageHistory(),
+        images=EcrRegistry(),
         pipeline=SfnPipeline(settings.state_machine_arn),
         region=settings.region,
         now=utc_now,

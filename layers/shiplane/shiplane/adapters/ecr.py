@@ -1,12 +1,15 @@
-"""ECR in Shiplane's own account: where pushed images are looked up to pin digests."""
+"""ECR in Shiplane's own account: where pushed images are looked up to pin digests, and
+what was pushed recently (the reconcile job looks for pushes whose event never arrived)."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from shiplane.errors import ThrottledError
+from shiplane.ports import PushedImage
 
 _THROTTLING = {"ThrottlingException", "TooManyRequestsException"}
 
@@ -64,6 +67,27 @@ class EcrRegistry:
             return None
         region = self.client.meta.region_name
         return f"{images[0]['registryId']}.dkr.ecr.{region}.amazonaws.com"
+
+    def pushed_since(self, repository: str, since: datetime) -> list[PushedImage]:
+        """Every tag pushed at or after `since`, oldest first; [] without the repository."""
+        found: list[PushedImage] = []
+        for image in self._tagged_images(repository):
+            pushed = image["imagePushedAt"]
+            if pushed.tzinfo is None:
+                pushed = pushed.replace(tzinfo=UTC)
+            if pushed < since:
+                continue
+            found.extend(
+                PushedImage(
+                    repository=repository,
+                    tag=str(tag),
+                    digest=str(image["imageDigest"]),
+                    pushed_at=pushed,
+                    registry_id=str(image.get("registryId", "")),
+                )
+                for tag in image.get("imageTags", [])
+            )
+        return sorted(found, key=lambda i: (i.pushed_at, i.tag))
 
     def _tagged_images(self, repository: str) -> list[dict[str, Any]]:
         paginator = self.client.get_paginator("describe_images")
