@@ -24,6 +24,7 @@ Exit codes a script can rely on:
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 import time
@@ -111,14 +112,21 @@ class Call:
         headers: dict[str, str] | None = None,
     ) -> ApiResponse:
         client = self.client()
-        try:
+        with self.reaching(client):
             response = client.request(method, path, body=body, query=query, headers=headers)
-        except (urllib.error.URLError, OSError) as exc:
-            reason = getattr(exc, "reason", exc)
-            raise Unreachable(f"cannot reach the API at {client.base_url}: {reason}") from None
         if not response.ok:
             raise ApiError(response)
         return response
+
+    @staticmethod
+    @contextlib.contextmanager
+    def reaching(client: ApiClient) -> Iterator[None]:
+        """The network failing under a call is `Unreachable` (exit 5), naming the API."""
+        try:
+            yield
+        except (urllib.error.URLError, OSError) as exc:
+            reason = getattr(exc, "reason", exc)
+            raise Unreachable(f"cannot reach the API at {client.base_url}: {reason}") from None
 
     def get(self, path: str, **kw: Any) -> Any:
         return self.request("GET", path, **kw).json()
@@ -145,14 +153,9 @@ class Call:
                 path, query={**(query or {}), "limit": limit, "cursor": cursor}
             )
             return page
-        found: list[Any] = []
-        next_cursor = None
-        while True:
-            page = self.get(path, query={**(query or {}), "limit": 100, "cursor": next_cursor})
-            found.extend(page.get("items", []))
-            next_cursor = page.get("next_cursor")
-            if not next_cursor:
-                return {"items": found, "next_cursor": None}
+        client = self.client()
+        with self.reaching(client):
+            return {"items": client.pages(path, query), "next_cursor": None}
 
     def show(self, data: Any, text: Callable[[], None]) -> None:
         """The API's JSON in JSON mode, else what `text` prints."""
