@@ -146,8 +146,10 @@ def render(
     environment: str,
     deps: PreviewDependencies,
     tenant: str = UNTENANTED,
+    step: str | None = None,
 ) -> RenderResult:
-    result, _ = _render(project, release, environment, tenant, deps)
+    """What a deployment would register and deploy (only `step`'s units when given)."""
+    result, _ = _render(project, release, environment, tenant, deps, step)
     return result
 
 
@@ -157,8 +159,11 @@ def diff(
     environment: str,
     deps: PreviewDependencies,
     tenant: str = UNTENANTED,
+    step: str | None = None,
 ) -> DiffResult:
-    rendered, units = _render(project, release, environment, tenant, deps)
+    """How it would differ from what runs (only `step`'s units when given: the other
+    steps' change sets are not created at all)."""
+    rendered, units = _render(project, release, environment, tenant, deps, step)
     result = DiffResult(
         **rendered.model_dump(include={"project", "release", "environment", "tenant"}),
         blocked_by_phase=rendered.blocked_by_phase,
@@ -170,7 +175,12 @@ def diff(
 
 
 def _render(
-    project_name: str, version: str, environment: str, tenant: str, deps: PreviewDependencies
+    project_name: str,
+    version: str,
+    environment: str,
+    tenant: str,
+    deps: PreviewDependencies,
+    only_step: str | None = None,
 ) -> tuple[RenderResult, list[_Rendered]]:
     release = deps.releases.get_release(project_name, version)
     if release is None:
@@ -203,6 +213,8 @@ def _render(
     rendered: list[_Rendered] = []
     tenant_config = world.tenant(tenant)
     for unit in planned.task.units:
+        if only_step is not None and unit.step != only_step:
+            continue
         step = next(s for s in release.process if s.name == unit.step)
         target = next(t for t in world.targets if t.name == unit.target)
         settings = evaluate_step(

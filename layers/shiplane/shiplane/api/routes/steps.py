@@ -80,9 +80,9 @@ def render_step(
 ) -> preview.RenderResult:
     d = deps(router)
     _preview_deps(d, name, step, body)
-    result = preview.render(name, body.release, body.environment, _dependencies(d), body.tenant)
-    result.units = [u for u in result.units if u.step == step]
-    return result
+    return preview.render(
+        name, body.release, body.environment, _dependencies(d), body.tenant, step=step
+    )
 
 
 @router.post(
@@ -98,9 +98,9 @@ def diff_step(
 ) -> preview.DiffResult:
     d = deps(router)
     _preview_deps(d, name, step, body)
-    result = preview.diff(name, body.release, body.environment, _dependencies(d), body.tenant)
-    result.units = [u for u in result.units if u.step == step]
-    return result
+    return preview.diff(
+        name, body.release, body.environment, _dependencies(d), body.tenant, step=step
+    )
 
 
 @router.post(
