@@ -99,3 +99,31 @@ def test_change_set_preview_on_cloudformation(aws: None) -> None:
     assert cfn.describe_stacks(StackName="shiplane-x")["Stacks"][0]["StackStatus"] == (
         "CREATE_COMPLETE"
     )
+
+
+def test_a_step_asked_for_is_the_only_one_rendered_and_diffed(
+    store: DynamoStore, clock: Any
+) -> None:
+    import copy
+
+    from shiplane.services.apply_configuration import apply_configuration
+    from tests.helpers import demo_configuration
+
+    config = demo_configuration()
+    [project] = config["projects"]
+    worker = copy.deepcopy(project["steps"][0])
+    worker["name"] = "worker"
+    worker["service"]["name"] = "worker"
+    project["steps"].append(worker)
+    apply_configuration(config, store)
+    pipeline = Pipeline(store, clock)
+    pipeline.resolve(ecr_push("web", "1.0.0", DIGEST_1))
+
+    assert {u.step for u in render("web", "1.0.0", "dev", deps(pipeline)).units} == {
+        "web-service",
+        "worker",
+    }
+    rendered = render("web", "1.0.0", "dev", deps(pipeline), step="worker")
+    assert [u.step for u in rendered.units] == ["worker"]
+    diffed = diff("web", "1.0.0", "dev", deps(pipeline), step="worker")
+    assert [u.step for u in diffed.units] == ["worker"]
