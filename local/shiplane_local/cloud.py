@@ -262,6 +262,9 @@ class LocalCloud:
                 continue
             config = lam.get_function_configuration(FunctionName=resource["PhysicalResourceId"])
             variables = config.get("Environment", {}).get("Variables", {})
+            self.runtime.name_function(
+                resource["PhysicalResourceId"], resource["LogicalResourceId"]
+            )
             self.runtime.apply_environment(resource["LogicalResourceId"], variables)
             for name in variables:
                 self._saved_env.setdefault(name, None)

@@ -35,6 +35,7 @@ from moto.awslambda_simple.models import LambdaSimpleBackend
 
 from ._patching import Patches
 from .activity import Activity
+from .invocation import Invocation, running
 
 log = logging.getLogger("shiplane_local")
 
@@ -91,6 +92,7 @@ class LambdaRuntime:
         self._env_owner: dict[str, tuple[str, str]] = {}  # name -> (value, function)
         self._tmp = tempfile.TemporaryDirectory(prefix="shiplane-local-lambda-")
         self.invocations = 0
+        self._logical_ids: dict[str, str] = {}  # function name -> template logical id
 
     # -- installation --------------------------------------------------------------------
     def install(self) -> None:
@@ -136,6 +138,10 @@ class LambdaRuntime:
                     cleared += 1
         if cleared:
             log.info("lambda: cold start, %d cached helpers in %s cleared", cleared, packages)
+
+    def name_function(self, function_name: str, logical_id: str) -> None:
+        """Remember a function's logical id in the template (for `Invocation`)."""
+        self._logical_ids[function_name] = logical_id
 
     # -- environment ---------------------------------------------------------------------
     def apply_environment(self, function_name: str, variables: dict[str, str]) -> None:
@@ -196,10 +202,17 @@ class LambdaRuntime:
             self.invocations += 1
             context = LambdaContext(fn)
             started = time.perf_counter()
+            invocation = Invocation(
+                function_name=fn.function_name,
+                role_arn=str(getattr(fn, "role", "") or ""),
+                logical_id=self._logical_ids.get(fn.function_name, ""),
+                code_dir=str(self._code_dir(fn)) if getattr(fn, "code_bytes", b"") else "",
+            )
             try:
                 self.apply_environment(fn.function_name, fn.environment_vars or {})
                 handler = self._handler(fn)
-                result = handler(event, context)
+                with running(invocation):
+                    result = handler(event, context)
                 payload = json.dumps(result).encode("utf-8")
             except Exception as exc:
                 took = (time.perf_counter() - started) * 1000
