@@ -85,7 +85,7 @@ def test_a_malformed_event_fails_naming_the_field_and_writes_nothing(project: Pr
     assert described["status"] == "FAILED"
     assert described["error"] == "InvalidRequestError"
     assert "detail.image-digest" in described["cause"]
-    assert "detail.image-tag" in described["cause"]
+    assert "detail.action-type" in described["cause"]
     assert project.store.list_releases(project.name) == []
 
 

@@ -80,7 +80,7 @@ def test_a_malformed_event_names_the_fields_and_writes_nothing(pipeline: Pipelin
     with pytest.raises(InvalidRequestError) as raised:
         pipeline.resolve(load_event("ecr_push_malformed"))
     message = str(raised.value)
-    assert "detail.image-digest" in message and "detail.image-tag" in message
+    assert "detail.image-digest" in message and "detail.action-type" in message
     assert pipeline.store.list_releases("web") == []
 
 
@@ -232,3 +232,13 @@ def test_after_a_failed_unit_the_rest_of_the_deployment_is_not_deployed(
     note_unit_failure(other["units"][0] | {"error": {"Error": "X"}}, pipeline.record_deps)
     with pytest.raises(EarlierStepFailedError):
         register_task_definition(other["units"][1], pipeline.register_deps)
+
+
+@pytest.mark.parametrize("repository", ["web", "nobody-uses-this"])
+def test_a_push_by_digest_is_ignored_not_an_error(pipeline: Pipeline, repository: str) -> None:
+    event = load_event("ecr_push_by_digest")
+    event["detail"]["repository-name"] = repository
+    result = pipeline.resolve(event)
+    assert result["deployments"] == [] and result["releases"] == []
+    assert f"ignored a push by digest to {repository!r}" in result["message"]
+    assert pipeline.store.list_releases("web") == []

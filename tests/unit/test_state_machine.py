@@ -260,3 +260,86 @@ def test_deploy_stack_timeout_goes_to_reconcile_deployment() -> None:
     assert rule["Next"] == "Reconcile Deployment"
     # the unit must survive the catch for Reconcile Deployment to read it
     assert rule.get("ResultPath") not in (None, "$")
+
+
+# --------------------------------------------------------------------------- AWS's error names
+
+# The errors a Lambda task can fail with (Step Functions' "Handling errors" guide) and the
+# States.* names of the Amazon States Language: a name outside these never matches.
+LAMBDA_ERRORS = {
+    "Lambda.AWSLambdaException",
+    "Lambda.ClientExecutionTimeoutException",
+    "Lambda.ServiceException",
+    "Lambda.SdkClientException",
+    "Lambda.TooManyRequestsException",
+    "Lambda.Unknown",
+}
+STATES_ERRORS = {
+    "States.ALL",
+    "States.DataLimitExceeded",
+    "States.ExceedToleratedFailureThreshold",
+    "States.HeartbeatTimeout",
+    "States.Http.Socket",
+    "States.IntrinsicFailure",
+    "States.ItemReaderFailed",
+    "States.NoChoiceMatched",
+    "States.ParameterPathFailure",
+    "States.Permissions",
+    "States.ResultPathMatchFailure",
+    "States.ResultWriterFailed",
+    "States.Runtime",
+    "States.TaskFailed",
+    "States.Timeout",
+}
+# AWS's recommended retrier for every Lambda task.
+RECOMMENDED_LAMBDA_RETRY = LAMBDA_ERRORS - {"Lambda.Unknown"}
+
+
+def test_every_aws_error_name_exists() -> None:
+    names = {
+        name
+        for _, state, _ in all_states()
+        for rule in state.get("Retry", []) + state.get("Catch", [])
+        for name in rule["ErrorEquals"]
+    }
+    assert {n for n in names if n.startswith("Lambda.")} <= LAMBDA_ERRORS
+    assert {n for n in names if n.startswith("States.")} <= STATES_ERRORS
+
+
+@pytest.mark.parametrize("task", sorted(lambda_tasks()))
+def test_every_lambda_task_retries_aws_s_transient_lambda_errors_with_jitter(task: str) -> None:
+    state = lambda_tasks()[task]
+    assert retried(state) >= RECOMMENDED_LAMBDA_RETRY
+    for rule in state["Retry"]:
+        assert rule.get("JitterStrategy") == "FULL", (task, rule["ErrorEquals"])
+        assert rule.get("BackoffRate", 1) > 1, (task, rule["ErrorEquals"])
+
+
+def _iteration_tasks() -> Iterator[tuple[str, dict[str, Any]]]:
+    for _, state, _ in all_states():
+        if state["Type"] == "Map":
+            for name, inner, _ in all_states(state["Iterator"]):
+                if inner["Type"] == "Task":
+                    yield name, inner
+
+
+def test_no_task_of_a_map_iteration_can_abort_its_siblings() -> None:
+    # A task failing past its retries inside an iteration fails the whole Map, aborting
+    # the sibling deployments mid-flight: every one ends in a Catch of States.ALL.
+    tasks = dict(_iteration_tasks())
+    assert {"Record Deployment", "Unit Failed", "Deploy Stack"} <= set(tasks)
+    for name, state in tasks.items():
+        assert "States.ALL" in caught(state), name
+
+
+def test_a_failed_recording_counts_as_a_failed_deployment() -> None:
+    each = ASL["States"]["Deploy Each"]["Iterator"]["States"]
+    (rule,) = each["Record Deployment"]["Catch"]
+    fallback = each[rule["Next"]]
+    assert fallback["Type"] == "Pass" and fallback["End"] is True
+    assert fallback["Parameters"]["status"] == "FAILED"
+    # Gate Promotion reads a DeploymentSummary: the fallback must carry all of it.
+    from shiplane.services.record_deployment import DeploymentSummary
+
+    fields = {k.removesuffix(".$") for k in fallback["Parameters"]}
+    assert fields == set(DeploymentSummary.model_fields)

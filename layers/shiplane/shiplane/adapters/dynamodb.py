@@ -12,6 +12,7 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
 from shiplane.adapters import keys
+from shiplane.adapters.throttling import THROTTLING_CODES
 from shiplane.api.concurrency import etag_of
 from shiplane.domain.audit import AuditRecord
 from shiplane.domain.drift import DriftReport
@@ -47,11 +48,6 @@ from shiplane.ports import (
 
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
-_THROTTLING = {
-    "ProvisionedThroughputExceededException",
-    "ThrottlingException",
-    "RequestLimitExceeded",
-}
 _TRANSACTION_LIMIT = 100
 
 
@@ -101,7 +97,7 @@ class DynamoStore:
         try:
             return getattr(self.client, operation)(TableName=self.table_name, **kwargs)
         except ClientError as exc:
-            if exc.response["Error"]["Code"] in _THROTTLING:
+            if exc.response["Error"]["Code"] in THROTTLING_CODES:
                 raise ThrottledError(f"DynamoDB {operation} throttled") from exc
             raise
 
@@ -162,7 +158,7 @@ class DynamoStore:
                 if any(r.get("Code") == "ConditionalCheckFailed" for r in reasons) or not reasons:
                     return False
                 raise ThrottledError("DynamoDB transaction cancelled: retry") from exc
-            if code in _THROTTLING:
+            if code in THROTTLING_CODES:
                 raise ThrottledError("DynamoDB transaction throttled") from exc
             raise
         return True

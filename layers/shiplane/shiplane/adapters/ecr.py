@@ -8,10 +8,9 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from shiplane.adapters.throttling import THROTTLING_CODES
 from shiplane.errors import ThrottledError
 from shiplane.ports import PushedImage
-
-_THROTTLING = {"ThrottlingException", "TooManyRequestsException"}
 
 
 class EcrRegistry:
@@ -37,7 +36,7 @@ class EcrRegistry:
                 "RepositoryNotFoundException",
             ):
                 return None
-            if exc.response["Error"]["Code"] in _THROTTLING:
+            if exc.response["Error"]["Code"] in THROTTLING_CODES:
                 raise ThrottledError("ECR DescribeImages throttled") from exc
             raise
         return str(images[0]["imageDigest"]) if images else None
@@ -100,7 +99,7 @@ class EcrRegistry:
         except ClientError as exc:
             if exc.response["Error"]["Code"] == "RepositoryNotFoundException":
                 return []
-            if exc.response["Error"]["Code"] in _THROTTLING:
+            if exc.response["Error"]["Code"] in THROTTLING_CODES:
                 raise ThrottledError("ECR DescribeImages throttled") from exc
             raise
         return images

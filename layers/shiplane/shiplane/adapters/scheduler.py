@@ -13,10 +13,9 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from shiplane.adapters.throttling import THROTTLING_CODES
 from shiplane.domain.schedules import at_expression
 from shiplane.errors import ConfigurationError, InvalidRequestError, ThrottledError
-
-_THROTTLING = {"ThrottlingException", "TooManyRequestsException"}
 
 
 def start_execution_target(state_machine_arn: str) -> str:
@@ -45,7 +44,7 @@ class EventBridgeScheduler:
     def _translate(self, exc: ClientError, what: str) -> Exception:
         code = exc.response["Error"]["Code"]
         message = exc.response["Error"].get("Message", code)
-        if code in _THROTTLING:
+        if code in THROTTLING_CODES:
             return ThrottledError(f"{what}: throttled")
         if code == "ValidationException":
             return InvalidRequestError(f"{what}: {message}")

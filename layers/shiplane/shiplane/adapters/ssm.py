@@ -7,6 +7,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from shiplane.adapters.throttling import is_throttling
 from shiplane.errors import NotFoundError, ThrottledError
 
 
@@ -38,7 +39,7 @@ class SsmSecrets:
             # Without decryption: only the ARN is wanted, not the value back.
             parameter = self.client.get_parameter(Name=name, WithDecryption=False)["Parameter"]
         except ClientError as exc:
-            if exc.response["Error"]["Code"] == "ThrottlingException":
+            if is_throttling(exc):
                 raise ThrottledError("SSM throttled") from exc
             raise
         return str(parameter["ARN"])

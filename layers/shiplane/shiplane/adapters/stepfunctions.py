@@ -7,6 +7,9 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from shiplane.adapters.throttling import is_throttling
+from shiplane.errors import ThrottledError
+
 _GONE = {"TaskTimedOut", "InvalidToken", "TaskDoesNotExist"}
 
 
@@ -37,6 +40,10 @@ class SfnTaskTokens:
         except ClientError as exc:
             if exc.response["Error"]["Code"] in _GONE:
                 return False
+            if is_throttling(exc):
+                # SendTaskSuccess is throttled per account (3,000 burst, 500/s): the state
+                # machine retries the calling step, which completes the token again.
+                raise ThrottledError(f"Step Functions {operation} throttled") from exc
             raise
         return True
 

@@ -10,6 +10,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError, WaiterError
 
+from shiplane.adapters.throttling import THROTTLING_CODES, is_throttling
 from shiplane.domain.models import Target
 from shiplane.domain.naming import role_session_name
 from shiplane.errors import (
@@ -21,7 +22,6 @@ from shiplane.errors import (
 from shiplane.observability import logger
 from shiplane.ports import ResourceChange, ServiceState, StackState
 
-_THROTTLING = {"Throttling", "ThrottlingException", "TooManyRequestsException"}
 _FAILED_STATUSES = ("_FAILED",)
 # How CloudFormation says a change set would change nothing (it fails the change set).
 _NO_CHANGES = ("didn't contain changes", "No updates are to be performed")
@@ -32,7 +32,7 @@ CHANGE_SET_WAIT = {"Delay": 2, "MaxAttempts": 30}
 def _translate(exc: ClientError, what: str) -> Exception:
     code = exc.response["Error"]["Code"]
     message = exc.response["Error"].get("Message", "")
-    if code in _THROTTLING:
+    if code in THROTTLING_CODES:
         return ThrottledError(f"{what}: throttled")
     if "_IN_PROGRESS state" in message or "in progress" in message.lower():
         return StackBusyError(f"{what}: {message}")
@@ -61,7 +61,7 @@ class BotoTargetGateway:
         try:
             response = self.ecs.describe_clusters(clusters=[cluster])
         except ClientError as exc:
-            if exc.response["Error"]["Code"] in _THROTTLING:
+            if exc.response["Error"]["Code"] in THROTTLING_CODES:
                 raise ThrottledError(f"describe cluster {cluster}: throttled") from exc
             raise TargetUnavailableError(
                 f"cannot describe cluster {cluster}: "
@@ -329,6 +329,12 @@ class AssumedRoleGateways:
             credentials = self.sts.assume_role(**args)["Credentials"]
         except ClientError as exc:
             cause = exc.response["Error"].get("Message", exc.response["Error"]["Code"])
+            if is_throttling(exc):
+                # STS answers "Throttling" when many deployments assume roles at once: wait
+                # and retry, never a dead target.
+                raise ThrottledError(
+                    f"target {target.name!r}: assuming {target.deploy_role_arn} throttled"
+                ) from exc
             raise TargetUnavailableError(
                 f"target {target.name!r}: cannot assume {target.deploy_role_arn}: {cause}",
                 target=target.name,

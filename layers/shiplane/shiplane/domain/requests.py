@@ -21,7 +21,8 @@ class EcrImageActionDetail(BaseModel):
     repository_name: str = Field(alias="repository-name", min_length=2)
     image_digest: str = Field(alias="image-digest", pattern=r"^sha256:[0-9a-f]{64}$")
     action_type: Literal["PUSH", "DELETE"] = Field(alias="action-type")
-    image_tag: str = Field(alias="image-tag", min_length=1, max_length=128)
+    # A push by digest carries no tag (ECR sends no `image-tag`, or an empty one).
+    image_tag: str = Field(default="", alias="image-tag", max_length=128)
 
 
 class EcrPushEvent(EventBridgeModel):

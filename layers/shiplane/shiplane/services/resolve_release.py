@@ -95,6 +95,12 @@ def _image_pushed(event: EcrPushEvent, execution: str, deps: ResolveDependencies
     repository, tag, digest = detail.repository_name, detail.image_tag, detail.image_digest
     if detail.action_type != "PUSH" or detail.result != "SUCCESS":
         return ResolveResult(message=f"ignored ECR {detail.action_type}/{detail.result}")
+    if not tag:
+        # A push by digest has no tag to read as a version, so it cannot become a release
+        # (for a repository a project uses or not): the tagged push that follows will.
+        logger.info("push without a tag ignored", extra={"repository": repository})
+        metrics.add_metric(name="PushWithoutTag", unit="Count", value=1)
+        return ResolveResult(message=f"ignored a push by digest to {repository!r} (no tag)")
     projects = deps.config.projects_for_repository(repository)
     if not projects:
         logger.info("no project uses the pushed repository", extra={"repository": repository})
