@@ -371,7 +371,8 @@ def cancel_deployment(
     cancelled too), it is recorded CANCELLED with who and why, and its slot or queue
     place goes to the next deployment in line."""
     deployment = _deployment(deps, project, deployment_id)
-    _refuse_finished(deployment)
+    if deployment.status.finished:
+        return _free_finished_holder(deployment, who, deps)
     reason = f"cancelled by {who}" + (f": {why}" if why else "")
     result = CancelResult(
         deployment_id=deployment.id,
@@ -422,6 +423,28 @@ def cancel_deployment(
         extra={"deployment": deployment.id, "also": result.also_cancelled},
     )
     return result
+
+
+def _free_finished_holder(
+    deployment: Deployment, who: str, deps: CancelDependencies
+) -> CancelResult:
+    """A finished deployment that still holds its slot (its execution died before it
+    could hand it on) blocks everyone behind it: cancelling it frees the slot and keeps
+    its recorded end. A finished deployment that holds nothing cannot be cancelled."""
+    where = (deployment.project, deployment.environment, deployment.tenant)
+    if deps.slots.slot_holder(*where) != deployment.id:
+        _refuse_finished(deployment)
+    woken = release_and_wake(deployment, deps)
+    reason = f"slot freed by {who}: the deployment had ended {deployment.status.value}"
+    deps.deployments.add_timeline(deployment.project, deployment.id, reason)
+    logger.info("slot of a finished deployment freed", extra={"deployment": deployment.id})
+    return CancelResult(
+        deployment_id=deployment.id,
+        previous_status=deployment.status,
+        status=deployment.status,
+        reason=reason,
+        slot_handed_to=[woken] if woken else [],
+    )
 
 
 def _deployment(deps: CancelDependencies, project: str, deployment_id: str) -> Deployment:

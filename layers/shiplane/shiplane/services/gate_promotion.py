@@ -14,7 +14,13 @@ from shiplane.domain.lifecycle import automatic_environments, reachable_phases
 from shiplane.domain.models import DeploymentStatus, DeploymentTask, TriggeredBy, TriggerKind
 from shiplane.observability import logger
 from shiplane.ports import ConfigStore, DeploymentStore, ReleaseStore
-from shiplane.services.planning import World, phases_for, plan_automatic, tenants_for
+from shiplane.services.planning import (
+    World,
+    phases_for,
+    plan_automatic,
+    resumable,
+    tenants_for,
+)
 from shiplane.services.record_deployment import DeploymentSummary
 from shiplane.validation import parse
 
@@ -75,6 +81,9 @@ def _next_phase(
     succeeded = deps.deployments.succeeded_environments(release.project, release.version, tenant)
     claimed = deps.deployments.claimed_environments(release.project, release.version, tenant)
     environments = automatic_environments(phases, succeeded, claimed)
+    # Claimed already, maybe by an earlier attempt of this same gate that failed after
+    # its write: those are planned again, and started only if that is what happened.
+    reclaimable = [e for e in automatic_environments(phases, succeeded, ()) if e in claimed]
     trigger = TriggeredBy(kind=TriggerKind.PROMOTION, by=f"lifecycle after {summary.environment}")
     tasks: list[DeploymentTask] = []
     for planned in plan_automatic(
@@ -82,6 +91,11 @@ def _next_phase(
     ):
         # The claim makes promotion idempotent: a re-run gate starts nothing twice.
         if deps.deployments.create_deployments([planned.deployment], ["claim"]):
+            tasks.append(planned.task)
+    for planned in plan_automatic(
+        project, release, reclaimable, [tenant], trigger, world, deps.now, execution
+    ):
+        if resumable(planned, execution, deps.deployments):
             tasks.append(planned.task)
     waiting = [
         entry.environment

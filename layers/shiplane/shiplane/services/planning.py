@@ -13,6 +13,7 @@ from shiplane.domain.models import (
     CloudFormationStep,
     Deployment,
     DeploymentMode,
+    DeploymentStatus,
     DeploymentTask,
     DeploymentUnit,
     Environment,
@@ -28,7 +29,7 @@ from shiplane.domain.naming import automatic_deployment_id, stack_name
 from shiplane.domain.targets import select_targets
 from shiplane.domain.tenants import deployment_tenants
 from shiplane.errors import NotFoundError
-from shiplane.ports import ConfigStore
+from shiplane.ports import ConfigStore, DeploymentStore
 
 
 @dataclass(frozen=True)
@@ -161,3 +162,17 @@ def unit_stack_name(step: Step, project: str, environment: str, tenant: str) -> 
     if isinstance(step, CloudFormationStep) and step.stack_name:
         return step.stack_name
     return stack_name(project, step.name, environment, tenant)
+
+
+def resumable(planned: Planned, execution: str, deployments: DeploymentStore) -> bool:
+    """True when `planned` was written already by this same execution and has not started:
+    an earlier attempt of the step wrote it and failed before handing it on (a retry after
+    a committed write). Its task must be handed on now, or it would stay QUEUED forever.
+    Written by another execution, it is that execution's to run."""
+    if not execution:
+        return False
+    try:
+        stored = deployments.get_deployment(planned.deployment.project, planned.deployment.id)
+    except NotFoundError:
+        return False
+    return stored.execution == execution and stored.status is DeploymentStatus.QUEUED

@@ -39,6 +39,7 @@ from shiplane.services.planning import (
     phases_for,
     plan_automatic,
     plan_deployment,
+    resumable,
     tenants_for,
 )
 from shiplane.services.release_checks import check_release_variables
@@ -183,7 +184,7 @@ def _release_for_push(
         ref = ReleaseRef(
             project=project.name, version=version, channel=existing.channel, created=False
         )
-        return ref, []
+        return ref, _resumed(project, existing, trigger, deps, execution)
 
     channel = project.channel(channel_name)
     images = {
@@ -257,14 +258,39 @@ def _create_release(
     ref = ReleaseRef(
         project=project.name, version=release.version, channel=release.channel, created=created
     )
-    if not created:  # a concurrent delivery of the same trigger won the race
-        return ref, []
+    if not created:  # a concurrent delivery, or an earlier attempt of this step, wrote it
+        return ref, _resumed(project, release, trigger, deps, execution)
     logger.info(
         "release created",
         extra={"project": project.name, "release": release.version, "channel": release.channel},
     )
     metrics.add_metric(name="ReleaseCreated", unit="Count", value=1)
     return ref, [p.task for p in planned]
+
+
+def _resumed(
+    project: Project,
+    release: Release,
+    trigger: TriggeredBy,
+    deps: ResolveDependencies,
+    execution: str,
+) -> list[DeploymentTask]:
+    """The release's first automatic deployments that an earlier attempt of this same
+    execution wrote but never handed on (it failed after the write): the retry resumes
+    them. Another execution's (a duplicate push) are left to it."""
+    phases = phases_for(deps.config, release)
+    environments = automatic_environments(phases, succeeded=set(), claimed=set())
+    planned = plan_automatic(
+        project, release, environments, None, trigger, World.load(deps.config), deps.now, execution
+    )
+    tasks = [p.task for p in planned if resumable(p, execution, deps.deployments)]
+    if tasks:
+        logger.info(
+            "resumed deployments written by an earlier attempt",
+            extra={"project": project.name, "release": release.version, "count": len(tasks)},
+        )
+        metrics.add_metric(name="DeploymentsResumed", unit="Count", value=len(tasks))
+    return tasks
 
 
 def _requested_release(
@@ -286,15 +312,21 @@ def _requested_release(
             field="images",
         )
     existing = deps.releases.get_release(project.name, action.version)
-    if existing is not None:
-        ref = ReleaseRef(
-            project=project.name, version=action.version, channel=existing.channel, created=False
-        )
-        return ResolveResult(releases=[ref], message=f"release {action.version} exists already")
     trigger = TriggeredBy(
         kind=TriggerKind.API,
         by=f"{action.requested_by or 'api'} (execution {execution})",
     )
+    if existing is not None:
+        ref = ReleaseRef(
+            project=project.name, version=action.version, channel=existing.channel, created=False
+        )
+        resumed = _resumed(project, existing, trigger, deps, execution)
+        return ResolveResult(
+            releases=[ref],
+            deployments=resumed,
+            message=f"release {action.version} exists already"
+            + (f"; {len(resumed)} deployment(s) resumed" if resumed else ""),
+        )
     images = {repo: image for repo, image in action.images.items() if repo in project.repositories}
     release = build_release(
         project, action.channel, action.version, images, trigger, deps.config, deps.now
@@ -406,7 +438,9 @@ def _requested_deployment(
         mode,
         execution=execution,
     )
-    if not deps.deployments.create_deployments([planned.deployment], [""]):
+    if not deps.deployments.create_deployments([planned.deployment], [""]) and not resumable(
+        planned, execution, deps.deployments
+    ):
         return ResolveResult(message=f"deployment {deployment_id} was already requested")
     ref = ReleaseRef(
         project=release.project, version=release.version, channel=release.channel, created=False

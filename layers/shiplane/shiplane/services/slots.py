@@ -101,26 +101,57 @@ def _waiting(project: str, where: tuple[str, str, str], deps: SlotDependencies) 
 
 def release_and_wake(deployment: Deployment, deps: SlotDependencies) -> str | None:
     """Free the deployment's slot (if it held it) and hand it to the next in line.
-    Returns the id of the deployment that now holds it."""
+    Returns the id of the deployment that now holds it.
+
+    Safe to repeat: a retry after the slot was freed (or handed on) by an earlier attempt
+    still wakes the queue, or finishes the hand-over that attempt began."""
     where = (deployment.project, deployment.environment, deployment.tenant)
     if not deps.slots.release_slot(*where, deployment.id):
-        return None
+        holder = deps.slots.slot_holder(*where)
+        if holder is not None:
+            return _finish_handover(deployment.project, where, holder, deps)
+        # Free already: an earlier attempt released it and stopped before waking anyone.
+    return wake_next(deployment.project, where, deps)
+
+
+def wake_next(project: str, where: tuple[str, str, str], deps: SlotDependencies) -> str | None:
+    """Hand a free slot to the first deployment in line that still wants it."""
     entries = deps.slots.queued(*where)
-    rivals = [deps.deployments.get_deployment(deployment.project, e.deployment_id) for e in entries]
+    rivals = [deps.deployments.get_deployment(project, e.deployment_id) for e in entries]
     for entry, waiting in zip(entries, rivals, strict=True):
+        if waiting.status.finished:  # ended while it waited (cancelled, its execution died)
+            deps.slots.dequeue(project, entry.key)
+            continue
         newer = superseded_by(waiting, deps, rivals)
         if newer is not None:
-            deps.slots.dequeue(deployment.project, entry.key)
             deps.tokens.succeed(entry.task_token, {"superseded_by": newer})
+            deps.slots.dequeue(project, entry.key)
             continue
         if not deps.slots.try_acquire_slot(*where, entry.deployment_id):
             return None  # someone else took it: they will wake the queue
-        deps.slots.dequeue(deployment.project, entry.key)
+        # Token first, entry last: a retry that finds the slot held by a queued deployment
+        # knows the hand-over was not finished (see _finish_handover).
         if deps.tokens.succeed(entry.task_token, {"granted": True}):
-            deps.deployments.add_timeline(
-                deployment.project, entry.deployment_id, "slot granted: deploying"
-            )
+            deps.slots.dequeue(project, entry.key)
+            deps.deployments.add_timeline(project, entry.deployment_id, "slot granted: deploying")
             return entry.deployment_id
         # Its execution is gone (timed out, stopped): free the slot again, try the next.
+        deps.slots.dequeue(project, entry.key)
         deps.slots.release_slot(*where, entry.deployment_id)
     return None
+
+
+def _finish_handover(
+    project: str, where: tuple[str, str, str], holder: str, deps: SlotDependencies
+) -> str | None:
+    """The slot is held. If the holder is still in the queue, an earlier attempt gave it
+    the slot and stopped before completing its token: complete it (a token completed
+    already just answers False) and take it out of the queue."""
+    entry = next((e for e in deps.slots.queued(*where) if e.deployment_id == holder), None)
+    if entry is None:
+        return None  # the holder runs: it wakes the queue when it ends
+    delivered = deps.tokens.succeed(entry.task_token, {"granted": True})
+    deps.slots.dequeue(project, entry.key)
+    if delivered:
+        deps.deployments.add_timeline(project, holder, "slot granted: deploying")
+    return holder
