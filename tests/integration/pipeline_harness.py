@@ -17,6 +17,7 @@ from shiplane.services.register_task_definition import (
     register_task_definition,
 )
 from shiplane.services.resolve_release import ResolveDependencies, resolve_release
+from shiplane.services.settle_execution import SettleDependencies
 from shiplane.services.slots import SlotDependencies, acquire_slot
 from tests.helpers import FakeGateways, FakeTaskTokens, stack_event
 
@@ -56,6 +57,7 @@ class Pipeline:
         self.record_deps = RecordDependencies(store, store, store, self.tokens)
         self.approval_deps = ApprovalDependencies(store, store, self.tokens)
         self.gate_deps = GateDependencies(store, store, store, clock)
+        self.settle_deps = SettleDependencies(store, store, store, self.tokens)
         self.counter = 0
 
     def resolve(self, event: dict[str, Any]) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from shiplane.domain.requests import (
     DeployAction,
     EcrPushEvent,
     EcsDeploymentEvent,
+    ExecutionStatusChangeEvent,
     StackStatusChangeEvent,
     parse_pipeline_input,
 )
@@ -51,6 +52,7 @@ def test_the_malformed_push_does_not_parse() -> None:
         ("stack_update_rollback_complete", StackStatusChangeEvent),
         ("ecs_deployment_completed", EcsDeploymentEvent),
         ("ecs_deployment_failed", EcsDeploymentEvent),
+        ("execution_failed", ExecutionStatusChangeEvent),
     ],
 )
 def test_deployment_events_parse(name: str, model: type) -> None:

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from shiplane.services.register_task_definition import RegisterDependencies
     from shiplane.services.resolve_release import ResolveDependencies
     from shiplane.services.retention import RetentionDependencies
+    from shiplane.services.settle_execution import SettleDependencies
     from shiplane.services.slots import SlotDependencies
     from shiplane.services.target_health import HealthDependencies
 
@@ -142,6 +143,13 @@ def record_deployment() -> RecordDependencies:
 
     s = store()
     return RecordDependencies(deployments=s, releases=s, slots=s, tokens=tokens())
+
+
+def settle_execution() -> SettleDependencies:
+    from shiplane.services.settle_execution import SettleDependencies
+
+    s = store()
+    return SettleDependencies(deployments=s, releases=s, slots=s, tokens=tokens())
 
 
 def approvals() -> ApprovalDependencies:

@@ -395,6 +395,12 @@ class DynamoStore:
                     }
                 }
             )
+            if deployment.execution:
+                index = keys.execution_deployment(
+                    deployment.execution, deployment.project, deployment.id
+                )
+                body = {"project": deployment.project, "deployment_id": deployment.id}
+                writes.append({"Put": {"Item": _item(index, body)}})
             if claim:
                 key = keys.claim(
                     deployment.project,
@@ -425,6 +431,15 @@ class DynamoStore:
                 deployment_id=deployment_id,
             )
         return Deployment.model_validate(item)
+
+    def deployments_of_execution(self, execution: str) -> list[Deployment]:
+        found = []
+        for item in self._query(keys.execution_partition(execution)):
+            try:
+                found.append(self.get_deployment(item["project"], item["deployment_id"]))
+            except NotFoundError:  # deleted since (retention): nothing left to end
+                continue
+        return found
 
     def list_deployments(self, project: str) -> list[Deployment]:
         items = self._query(keys.project_partition(project), keys.DEPLOYMENT_PREFIX)

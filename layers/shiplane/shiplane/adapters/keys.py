@@ -51,6 +51,16 @@ def claim_prefix(release_version: str) -> str:
     return f"{CLAIM_PREFIX}{release_version}#"
 
 
+def execution_partition(execution: str) -> str:
+    return f"EXECUTION#{execution}"
+
+
+def execution_deployment(execution: str, project: str, deployment_id: str) -> dict[str, str]:
+    """A deployment run by a pipeline execution: when the execution dies, these are the
+    deployments to end (an execution's deployments may span projects' partitions)."""
+    return {"pk": execution_partition(execution), "sk": f"DEPLOYMENT#{project}#{deployment_id}"}
+
+
 def current(project: str, environment: str, tenant: str) -> dict[str, str]:
     return {"pk": project_partition(project), "sk": f"CURRENT#{environment}#{tenant}"}
 

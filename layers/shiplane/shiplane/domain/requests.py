@@ -113,3 +113,22 @@ class EcsDeploymentEvent(EventBridgeModel):
     source: Literal["aws.ecs"]
     detail_type: Literal["ECS Deployment State Change"] = Field(alias="detail-type")
     detail: EcsDeploymentDetail
+
+
+class ExecutionStatusDetail(BaseModel):
+    """Step Functions' "Execution Status Change" detail (the fields Shiplane reads)."""
+
+    model_config = ConfigDict(populate_by_name=True, extra="ignore")
+
+    execution_arn: str = Field(alias="executionArn", pattern=r"^arn:aws[a-z-]*:states:")
+    state_machine_arn: str = Field(alias="stateMachineArn")
+    name: str = Field(min_length=1, max_length=80)
+    status: Literal["RUNNING", "SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED", "PENDING_REDRIVE"]
+    error: str | None = None
+    cause: str | None = None
+
+
+class ExecutionStatusChangeEvent(EventBridgeModel):
+    source: Literal["aws.states"]
+    detail_type: Literal["Step Functions Execution Status Change"] = Field(alias="detail-type")
+    detail: ExecutionStatusDetail

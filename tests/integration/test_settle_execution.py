@@ -1,0 +1,103 @@
+"""Settle Execution: an execution that fails, times out or is aborted leaves no
+deployment DEPLOYING or QUEUED behind it and no slot held; the next in line proceeds."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from shiplane.adapters.dynamodb import DynamoStore
+from shiplane.domain.models import DeploymentStatus
+from shiplane.services.resolve_release import resolve_release
+from shiplane.services.settle_execution import settle_execution
+from tests.helpers import ecr_push, load_event
+from tests.integration.pipeline_harness import DIGEST_1, Pipeline
+
+
+@pytest.fixture
+def pipeline(configured: DynamoStore, clock: Any) -> Pipeline:
+    return Pipeline(configured, clock)
+
+
+def _resolve(pipeline: Pipeline, event: dict[str, Any], execution: str) -> dict[str, Any]:
+    payload = {"input": event, "execution": execution}
+    return resolve_release(payload, pipeline.resolve_deps).model_dump(mode="json")
+
+
+def ended(name: str, status: str = "FAILED") -> dict[str, Any]:
+    event = load_event("execution_failed")
+    arn = event["detail"]["executionArn"].rsplit(":", 1)[0] + f":{name}"
+    event["resources"] = [arn]
+    event["detail"].update({"executionArn": arn, "name": name, "status": status})
+    return event
+
+
+def test_a_failed_execution_ends_its_deployments_and_hands_the_slot_on(
+    pipeline: Pipeline,
+) -> None:
+    [running] = _resolve(pipeline, ecr_push("web", "1.0.0", DIGEST_1), "exec-a")["deployments"]
+    pipeline.acquire(running)
+    pipeline.start_unit(running["units"][0])  # DEPLOYING, waiting on its stack
+    action = {"action": "deploy", "project": "web", "release": "1.0.0", "environment": "dev"}
+    [waiting] = _resolve(pipeline, action, "exec-b")["deployments"]
+    token, granted = pipeline.acquire(waiting)
+    assert granted is None
+
+    result = settle_execution(ended("exec-a"), pipeline.settle_deps)
+
+    assert result.ended == [running["deployment_id"]]
+    dead = pipeline.store.get_deployment("web", running["deployment_id"])
+    assert dead.status is DeploymentStatus.FAILED
+    assert dead.reason.startswith("its pipeline execution exec-a failed (Lambda.ServiceException")
+    assert pipeline.tokens.succeeded[token] == {"granted": True}
+    assert pipeline.store.slot_holder("web", "dev", "untenanted") == waiting["deployment_id"]
+    assert pipeline.store.get_deployment("web", waiting["deployment_id"]).status is (
+        DeploymentStatus.QUEUED
+    )
+    # delivered again (events arrive at least once): nothing changes
+    again = settle_execution(ended("exec-a"), pipeline.settle_deps)
+    assert again.ended == [] and again.slot_handed_to == []
+    assert pipeline.store.slot_holder("web", "dev", "untenanted") == waiting["deployment_id"]
+
+
+@pytest.mark.parametrize("status", ["TIMED_OUT", "ABORTED"])
+def test_a_queued_deployment_of_a_dead_execution_leaves_the_queue(
+    pipeline: Pipeline, status: str
+) -> None:
+    [first] = _resolve(pipeline, ecr_push("web", "1.0.0", DIGEST_1), "exec-a")["deployments"]
+    pipeline.acquire(first)
+    action = {"action": "deploy", "project": "web", "release": "1.0.0", "environment": "dev"}
+    [queued] = _resolve(pipeline, action, "exec-b")["deployments"]
+    pipeline.acquire(queued)
+
+    result = settle_execution(ended("exec-b", status), pipeline.settle_deps)
+
+    assert result.ended == [queued["deployment_id"]]
+    assert pipeline.store.queued("web", "dev", "untenanted") == []
+    assert pipeline.store.slot_holder("web", "dev", "untenanted") == first["deployment_id"]
+    reason = pipeline.store.get_deployment("web", queued["deployment_id"]).reason
+    assert {"TIMED_OUT": "timed out", "ABORTED": "was aborted"}[status] in reason
+
+
+def test_a_finished_holder_of_a_dead_execution_frees_its_slot(pipeline: Pipeline) -> None:
+    [first] = _resolve(pipeline, ecr_push("web", "1.0.0", DIGEST_1), "exec-a")["deployments"]
+    pipeline.acquire(first)
+    stored = pipeline.store.get_deployment("web", first["deployment_id"])
+    # Record Deployment wrote the end, then the execution died before the slot was freed
+    pipeline.store.finish_deployment(stored, DeploymentStatus.SUCCEEDED, "ok", stored.diagnosis)
+    result = settle_execution(ended("exec-a"), pipeline.settle_deps)
+    assert result.ended == []
+    assert pipeline.store.get_deployment("web", first["deployment_id"]).status is (
+        DeploymentStatus.SUCCEEDED
+    )
+    assert pipeline.store.slot_holder("web", "dev", "untenanted") is None
+
+
+@pytest.mark.parametrize("status", ["RUNNING", "SUCCEEDED"])
+def test_a_live_or_successful_execution_is_left_alone(pipeline: Pipeline, status: str) -> None:
+    [first] = _resolve(pipeline, ecr_push("web", "1.0.0", DIGEST_1), "exec-a")["deployments"]
+    pipeline.acquire(first)
+    result = settle_execution(ended("exec-a", status), pipeline.settle_deps)
+    assert result.ended == []
+    assert pipeline.store.slot_holder("web", "dev", "untenanted") == first["deployment_id"]
