@@ -66,6 +66,9 @@ class FakeTargetGateway:
         self.stopped: list[str] = []
         self.deleted: list[str] = []
         self.calls: list[str] = []
+        # ClientRequestToken of each stack's latest operation; how many times each was created
+        self.operation_tokens: dict[str, str | None] = {}
+        self.created: dict[str, int] = {}
 
     def register_task_definition(self, definition: dict[str, Any]) -> str:
         self.calls.append("register_task_definition")
@@ -80,16 +83,33 @@ class FakeTargetGateway:
         return self.stacks.get(stack_name)
 
     def _set(self, stack_name: str, status: str, parameters: dict[str, str]) -> str:
-        stack_id = f"arn:aws:cloudformation:us-east-1:123456789012:stack/{stack_name}/uuid-1"
+        # a stack deleted and created again has a new id (uuid-2...)
+        generation = self.created.get(stack_name, 1)
+        stack_id = (
+            f"arn:aws:cloudformation:us-east-1:123456789012:stack/{stack_name}/uuid-{generation}"
+        )
         self.stacks[stack_name] = self._stack_state(
             stack_id=stack_id, status=status, parameters=dict(parameters)
         )
         return stack_id
 
     def create_stack(
-        self, stack_name, template, parameters, tags, role_arn, *, capabilities=()
+        self,
+        stack_name,
+        template,
+        parameters,
+        tags,
+        role_arn,
+        *,
+        capabilities=(),
+        client_request_token=None,
     ) -> str:  # type: ignore[no-untyped-def]
         self.calls.append("create_stack")
+        if stack_name in self.deleted or stack_name in self.created:
+            self.created[stack_name] = self.created.get(stack_name, 1) + 1
+        else:
+            self.created[stack_name] = 1
+        self.operation_tokens[stack_name] = client_request_token
         self.templates[stack_name] = template
         self.last_template = template
         self.last_tags = tags
@@ -97,7 +117,17 @@ class FakeTargetGateway:
         self.last_capabilities = list(capabilities)
         return self._set(stack_name, "CREATE_IN_PROGRESS", parameters)
 
-    def update_stack(self, stack_name, template, parameters, tags, role_arn, *, capabilities=()):  # type: ignore[no-untyped-def]
+    def update_stack(  # type: ignore[no-untyped-def]
+        self,
+        stack_name,
+        template,
+        parameters,
+        tags,
+        role_arn,
+        *,
+        capabilities=(),
+        client_request_token=None,
+    ):
         self.calls.append("update_stack")
         self.last_template = template
         if self.stacks[stack_name].parameters == parameters and template == self.templates.get(
@@ -107,15 +137,21 @@ class FakeTargetGateway:
         self.last_template = template
         self.templates[stack_name] = template
         self.previous = self.stacks[stack_name].parameters
+        self.operation_tokens[stack_name] = client_request_token
         return self._set(stack_name, "UPDATE_IN_PROGRESS", parameters)
 
-    def delete_stack(self, stack_name: str) -> None:
+    def delete_stack(self, stack_name: str, client_request_token: str | None = None) -> None:
         self.calls.append("delete_stack")
+        self.operation_tokens[stack_name] = client_request_token
         self.deleted.append(stack_name)
         self.stacks.pop(stack_name, None)
 
     def continue_update_rollback(self, stack_name: str, role_arn: str | None) -> None:
         self.calls.append("continue_update_rollback")
+
+    def stack_operation_token(self, stack_name: str) -> str | None:
+        self.calls.append("stack_operation_token")
+        return self.operation_tokens.get(stack_name)
 
     def stack_failure_events(self, stack_name: str, limit: int = 10) -> list[str]:
         return self.stack_events.get(stack_name, [])[:limit]
@@ -196,10 +232,20 @@ class FakeGateways:
         return self.gateway
 
 
-def stack_event(stack_name: str, status: str, reason: str = "") -> dict[str, Any]:
+def stack_event(
+    stack_name: str,
+    status: str,
+    reason: str = "",
+    *,
+    token: str | None = "",
+    stack_id: str | None = None,
+) -> dict[str, Any]:
+    """A "Stack Status Change" event as CloudFormation sends it: the operation's
+    ClientRequestToken ("" when started without one) and the stack id."""
     event = load_event("stack_update_complete")
-    arn = f"arn:aws:cloudformation:us-east-1:123456789012:stack/{stack_name}/uuid-1"
+    arn = stack_id or f"arn:aws:cloudformation:us-east-1:123456789012:stack/{stack_name}/uuid-1"
     event["resources"] = [arn]
     event["detail"]["stack-id"] = arn
     event["detail"]["status-details"] = {"status": status, "status-reason": reason}
+    event["detail"]["client-request-token"] = token or ""
     return event

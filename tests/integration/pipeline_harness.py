@@ -77,7 +77,14 @@ class Pipeline:
         status = self.gateway.finish_rollout(
             unit["stack_name"], f"shiplane-{unit['environment']}", service, crash=crash
         )
-        handle_deployment_event(stack_event(unit["stack_name"], status), self.events_deps)
+        name = unit["stack_name"]
+        event = stack_event(
+            name,
+            status,
+            token=self.gateway.operation_tokens.get(name),
+            stack_id=self.gateway.stacks[name].stack_id,
+        )
+        handle_deployment_event(event, self.events_deps)
         return self.tokens.succeeded.get(token)
 
     def acquire(self, task: dict[str, Any]) -> tuple[str, dict[str, Any] | None]:

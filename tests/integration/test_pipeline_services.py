@@ -125,8 +125,10 @@ def test_a_crashing_rollout_fails_with_its_diagnosis_and_does_not_advance(
 def test_a_stack_in_progress_is_waited_for_not_fought(pipeline: Pipeline) -> None:
     resolved = pipeline.resolve(ecr_push("web", "1.0.0", DIGEST_1))
     unit, _ = pipeline.start_unit(resolved["deployments"][0]["units"][0])
+    # another deployment's operation (its own ClientRequestToken) runs on the stack
+    other = unit | {"deployment_id": "dev-another"}
     with pytest.raises(StackBusyError, match="CREATE_IN_PROGRESS"):
-        deploy_stack({"unit": unit, "task_token": "another"}, pipeline.deploy_deps)
+        deploy_stack({"unit": other, "task_token": "another"}, pipeline.deploy_deps)
 
 
 def test_a_failed_create_is_cleaned_up_before_the_next_deployment(pipeline: Pipeline) -> None:

@@ -44,6 +44,12 @@ class StackWait:
     task_definition_arn: str
     stack_complete: bool = False
     step: str = ""  # the step whose stack this is (its outputs are recorded under it)
+    # What identifies the operation waited on: events of any other operation (an older
+    # one's late failure, a deleted stack of the same name, an older ECS deployment) are
+    # not about this wait. Empty: not known (yet).
+    client_request_token: str = ""
+    stack_id: str = ""
+    ecs_deployment_id: str = ""  # the service's PRIMARY deployment, once the stack completed
 
 
 class ConfigStore(Protocol):
@@ -151,7 +157,9 @@ class WaitStore(Protocol):
     def put_wait(self, wait: StackWait) -> None: ...
     def get_wait(self, stack_key: str) -> StackWait | None: ...
     def stack_key_for_service(self, service_key: str) -> str | None: ...
-    def mark_stack_complete(self, stack_key: str, task_token: str) -> None: ...
+    def mark_stack_complete(
+        self, stack_key: str, task_token: str, ecs_deployment_id: str = ""
+    ) -> None: ...
     def delete_wait(self, stack_key: str, task_token: str) -> bool: ...
 
 
@@ -234,6 +242,7 @@ class ServiceState:
     running_count: int = 0
     desired_count: int = 0
     events: tuple[str, ...] = ()
+    deployment_id: str = ""  # the PRIMARY deployment's id (ecs-svc/...)
 
 
 @dataclass(frozen=True)
@@ -260,6 +269,7 @@ class TargetGateway(Protocol):
         role_arn: str | None,
         *,
         capabilities: Sequence[str] = (),
+        client_request_token: str | None = None,
     ) -> str: ...
     def update_stack(
         self,
@@ -270,11 +280,17 @@ class TargetGateway(Protocol):
         role_arn: str | None,
         *,
         capabilities: Sequence[str] = (),
+        client_request_token: str | None = None,
     ) -> str | None:
         """The stack id, or None when CloudFormation says there is nothing to update."""
         ...
 
-    def delete_stack(self, stack_name: str) -> None: ...
+    def delete_stack(self, stack_name: str, client_request_token: str | None = None) -> None: ...
+    def stack_operation_token(self, stack_name: str) -> str | None:
+        """The ClientRequestToken of the stack's latest operation (from its newest stack
+        event), None when CloudFormation does not say."""
+        ...
+
     def continue_update_rollback(self, stack_name: str, role_arn: str | None) -> None: ...
     def stack_failure_events(self, stack_name: str, limit: int = 10) -> list[str]: ...
     def describe_service(self, cluster: str, service: str) -> ServiceState | None: ...

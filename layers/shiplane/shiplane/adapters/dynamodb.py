@@ -592,6 +592,9 @@ class DynamoStore:
             "task_definition_arn": wait.task_definition_arn,
             "stack_complete": wait.stack_complete,
             "step": wait.step,
+            "client_request_token": wait.client_request_token,
+            "stack_id": wait.stack_id,
+            "ecs_deployment_id": wait.ecs_deployment_id,
             "created_at": _now(),
         }
         account, region, _ = wait.stack_key.split("#", 2)
@@ -616,13 +619,15 @@ class DynamoStore:
         item.pop("created_at", None)
         return StackWait(stack_key=stack_key, **item)
 
-    def mark_stack_complete(self, stack_key: str, task_token: str) -> None:
+    def mark_stack_complete(
+        self, stack_key: str, task_token: str, ecs_deployment_id: str = ""
+    ) -> None:
         self._conditional_on_token(
             "update_item",
             stack_key,
             task_token,
-            UpdateExpression="SET stack_complete = :true",
-            extra_values={":true": {"BOOL": True}},
+            UpdateExpression="SET stack_complete = :true, ecs_deployment_id = :ecs",
+            extra_values={":true": {"BOOL": True}, ":ecs": {"S": ecs_deployment_id}},
         )
 
     def delete_wait(self, stack_key: str, task_token: str) -> bool:

@@ -90,6 +90,7 @@ class BotoTargetGateway:
             running_count=int(found.get("runningCount", 0)),
             desired_count=int(found.get("desiredCount", 0)),
             events=tuple(e.get("message", "") for e in found.get("events", [])[:10]),
+            deployment_id=str(primary.get("id", "")),
         )
 
     def stopped_task_reasons(self, cluster: str, family: str, limit: int = 10) -> list[str]:
@@ -244,8 +245,11 @@ class BotoTargetGateway:
         role_arn: str | None,
         *,
         capabilities: Sequence[str] = (),
+        client_request_token: str | None = None,
     ) -> str:
         args = self._stack_args(stack_name, template, parameters, tags, role_arn, capabilities)
+        if client_request_token:
+            args["ClientRequestToken"] = client_request_token
         try:
             return str(self.cloudformation.create_stack(**args)["StackId"])
         except ClientError as exc:
@@ -262,8 +266,11 @@ class BotoTargetGateway:
         role_arn: str | None,
         *,
         capabilities: Sequence[str] = (),
+        client_request_token: str | None = None,
     ) -> str | None:
         args = self._stack_args(stack_name, template, parameters, tags, role_arn, capabilities)
+        if client_request_token:
+            args["ClientRequestToken"] = client_request_token
         try:
             return str(self.cloudformation.update_stack(**args)["StackId"])
         except ClientError as exc:
@@ -271,11 +278,25 @@ class BotoTargetGateway:
                 return None
             raise _translate(exc, f"update stack {stack_name}") from exc
 
-    def delete_stack(self, stack_name: str) -> None:
+    def delete_stack(self, stack_name: str, client_request_token: str | None = None) -> None:
+        args: dict[str, Any] = {"StackName": stack_name}
+        if client_request_token:
+            args["ClientRequestToken"] = client_request_token
         try:
-            self.cloudformation.delete_stack(StackName=stack_name)
+            self.cloudformation.delete_stack(**args)
         except ClientError as exc:
             raise _translate(exc, f"delete stack {stack_name}") from exc
+
+    def stack_operation_token(self, stack_name: str) -> str | None:
+        try:
+            events = self.cloudformation.describe_stack_events(StackName=stack_name)["StackEvents"]
+        except ClientError as exc:
+            raise _translate(exc, f"describe stack events of {stack_name}") from exc
+        # Newest first; the stack's own events (not its resources') mark its operations.
+        for event in events:
+            if event.get("ResourceType") == "AWS::CloudFormation::Stack":
+                return str(event.get("ClientRequestToken") or "") or None
+        return None
 
     def continue_update_rollback(self, stack_name: str, role_arn: str | None) -> None:
         args: dict[str, Any] = {"StackName": stack_name}

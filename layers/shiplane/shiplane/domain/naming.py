@@ -25,6 +25,15 @@ def stack_key(account: str, region: str, stack_name: str) -> str:
     return f"{account}#{region}#{stack_name}"
 
 
+def client_request_token(deployment_id: str, step: str, target: str, operation: str) -> str:
+    """The ClientRequestToken of one stack operation of one unit (`create`, `update`,
+    `delete`): the same on every retry of the step, so CloudFormation takes a retried call
+    for the same request, and every event of that operation carries it — an event with
+    another token belongs to another operation. Pattern `[a-zA-Z0-9][-a-zA-Z0-9]*`, ≤128."""
+    digest = hashlib.sha256(f"{deployment_id}|{step}|{target}".encode()).hexdigest()[:40]
+    return f"shiplane-{operation}-{digest}"
+
+
 def service_key(account: str, region: str, cluster: str, service: str) -> str:
     return f"{account}#{region}#{cluster}#{service}"
 

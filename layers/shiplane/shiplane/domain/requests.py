@@ -92,6 +92,8 @@ class StackStatusChangeDetail(BaseModel):
 
     stack_id: str = Field(alias="stack-id", pattern=r"^arn:aws[a-z-]*:cloudformation:")
     status_details: StackStatusDetails = Field(alias="status-details")
+    # Shared by every event of one stack operation started with a ClientRequestToken.
+    client_request_token: str = Field(default="", alias="client-request-token")
 
 
 class StackStatusChangeEvent(EventBridgeModel):

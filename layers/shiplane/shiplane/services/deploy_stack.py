@@ -4,12 +4,12 @@ event can arrive unclaimed; the deployment-events function completes it."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from pydantic import BaseModel, Field
 
 from shiplane.domain.models import CloudFormationStep, DeploymentUnit, Outcome, OutcomeStatus
-from shiplane.domain.naming import service_name
+from shiplane.domain.naming import client_request_token, service_name
 from shiplane.errors import InvalidRequestError, StackBusyError, StackDeadError
 from shiplane.observability import logger
 from shiplane.ports import (
@@ -26,7 +26,7 @@ from shiplane.rendering.cloudformation_step import render_cloudformation_step
 from shiplane.rendering.service_stack import render_service_stack
 from shiplane.rendering.task_definition import shiplane_tags
 from shiplane.services.evaluation import unit_lookup
-from shiplane.services.outcomes import capture_outputs
+from shiplane.services.outcomes import capture_outputs, outcome_from_stack
 from shiplane.services.units import UnitContext, load_unit
 from shiplane.validation import parse
 
@@ -89,8 +89,6 @@ def deploy_stack(payload: object, deps: DeployDependencies) -> None:
         capabilities = []
         service = service_name(step.service.name, unit.tenant)
         unchanged = "no changes: the stack already runs this task definition"
-    existing = _clear_dead_state(ctx, deps, role)
-
     wait = StackWait(
         stack_key=ctx.stack_key,
         task_token=request.task_token,
@@ -102,20 +100,42 @@ def deploy_stack(payload: object, deps: DeployDependencies) -> None:
         task_definition_arn=unit.task_definition_arn or "",
         step=unit.step,
     )
+    stack = ctx.gateway.describe_stack(ctx.stack_name)
+    if _adopt_own_operation(ctx, deps, stack, parameters, wait):
+        return
+    existing = _clear_dead_state(ctx, deps, role, stack)
+    operation = "create" if existing is None else "update"
+    wait = replace(
+        wait,
+        client_request_token=operation_token(unit, operation),
+        stack_id=existing.stack_id if existing else "",
+    )
     deps.waits.put_wait(wait)
     try:
         if existing is None:
             ctx.gateway.create_stack(
-                ctx.stack_name, template, parameters, tags, role, capabilities=capabilities
+                ctx.stack_name,
+                template,
+                parameters,
+                tags,
+                role,
+                capabilities=capabilities,
+                client_request_token=wait.client_request_token,
             )
             action = "creating"
         elif (
             ctx.gateway.update_stack(
-                ctx.stack_name, template, parameters, tags, role, capabilities=capabilities
+                ctx.stack_name,
+                template,
+                parameters,
+                tags,
+                role,
+                capabilities=capabilities,
+                client_request_token=wait.client_request_token,
             )
             is None
         ):
-            _finish_now(deps, wait, unchanged, ctx)
+            _finish_unchanged(deps, wait, unchanged, ctx, existing)
             return
         else:
             action = "updating"
@@ -130,18 +150,87 @@ def deploy_stack(payload: object, deps: DeployDependencies) -> None:
         _finish_now(deps, wait, "the step does not wait for the rollout")
 
 
+def operation_token(unit: DeploymentUnit, operation: str) -> str:
+    return client_request_token(unit.deployment_id, unit.step, unit.target, operation)
+
+
+def _adopt_own_operation(
+    ctx: UnitContext,
+    deps: DeployDependencies,
+    stack: StackState | None,
+    parameters: dict[str, str],
+    wait: StackWait,
+) -> bool:
+    """An earlier attempt of this step started the stack operation that is running now
+    (and failed after starting it): wait on that operation instead of failing or
+    fighting it. It is ours when it carries one of this unit's ClientRequestTokens; when
+    CloudFormation names no token, when it runs exactly this unit's parameters."""
+    if stack is None or not stack.in_progress or "ROLLBACK" in stack.status:
+        return False
+    operation = "create" if stack.status.startswith("CREATE") else "update"
+    running = ctx.gateway.stack_operation_token(ctx.stack_name)
+    ours = {operation_token(ctx.unit, op) for op in ("create", "update")}
+    if running not in ours and (running is not None or stack.parameters != parameters):
+        return False
+    wait = replace(
+        wait,
+        client_request_token=running or operation_token(ctx.unit, operation),
+        stack_id=stack.stack_id,
+    )
+    deps.waits.put_wait(wait)
+    deps.deployments.add_timeline(
+        ctx.unit.project,
+        ctx.unit.deployment_id,
+        f"{ctx.unit.target}: stack {ctx.stack_name} is {stack.status} by this deployment's "
+        "earlier attempt: waiting for it",
+    )
+    logger.info("stack operation adopted", extra={"stack": ctx.stack_name, "token": running})
+    # It may have ended before the wait was stored, its events unclaimed: look once more.
+    now = ctx.gateway.describe_stack(ctx.stack_name)
+    if now is None or not now.in_progress:
+        _decide_now(deps, wait, ctx, now)
+    return True
+
+
+def _decide_now(
+    deps: DeployDependencies,
+    wait: StackWait,
+    ctx: UnitContext,
+    stack: StackState | None,
+    outcome: Outcome | None = None,
+) -> None:
+    """Settle a stored wait from the stack and service as they are now: complete its token,
+    or (the rollout still going) leave it to ECS's events."""
+    outcome = outcome or outcome_from_stack(ctx.gateway, wait, ctx.stack_name, stack)
+    if outcome is None:
+        service = ctx.gateway.describe_service(wait.cluster, wait.service) if wait.service else None
+        deps.waits.mark_stack_complete(
+            wait.stack_key, wait.task_token, service.deployment_id if service else ""
+        )
+        return
+    if outcome.status is OutcomeStatus.SUCCEEDED:
+        capture_outputs(ctx.gateway, deps.deployments, wait, ctx.stack_name)
+    else:
+        deps.deployments.add_failed_unit(
+            wait.project, wait.deployment_id, f"{wait.step or 'step'} on {wait.target}"
+        )
+    deps.waits.delete_wait(wait.stack_key, wait.task_token)
+    deps.tokens.succeed(wait.task_token, outcome.model_dump(mode="json"))
+
+
 def _clear_dead_state(
-    ctx: UnitContext, deps: DeployDependencies, role: str | None
+    ctx: UnitContext, deps: DeployDependencies, role: str | None, stack: StackState | None
 ) -> StackState | None:
     """The stack as it is, once it can take a change; StackBusyError while it cannot."""
-    stack = ctx.gateway.describe_stack(ctx.stack_name)
     if stack is None:
         return None
     note = None
     if stack.in_progress:
         raise StackBusyError(f"stack {ctx.stack_name} is {stack.status}: waiting for it")
     if stack.status in DELETE_AND_RETRY:
-        ctx.gateway.delete_stack(ctx.stack_name)
+        ctx.gateway.delete_stack(
+            ctx.stack_name, client_request_token=operation_token(ctx.unit, "delete")
+        )
         note = f"stack {ctx.stack_name} was {stack.status} (a failed create): deleting it"
     elif stack.status == "UPDATE_ROLLBACK_FAILED":
         ctx.gateway.continue_update_rollback(ctx.stack_name, role)
@@ -155,6 +244,24 @@ def _clear_dead_state(
         deps.deployments.add_timeline(ctx.unit.project, ctx.unit.deployment_id, note)
         raise StackBusyError(note)
     return stack
+
+
+def _finish_unchanged(
+    deps: DeployDependencies,
+    wait: StackWait,
+    reason: str,
+    ctx: UnitContext,
+    stack: StackState,
+) -> None:
+    """Nothing to update: the stack matches. For a service that is not yet the end of it
+    (an earlier attempt of this step may have started the rollout, or ECS rolled it back):
+    what the service runs decides."""
+    if wait.service:
+        outcome = outcome_from_stack(ctx.gateway, wait, ctx.stack_name, stack)
+        if outcome is None or outcome.status is not OutcomeStatus.SUCCEEDED:
+            _decide_now(deps, wait, ctx, stack, outcome)
+            return
+    _finish_now(deps, wait, reason, ctx)
 
 
 def _finish_now(

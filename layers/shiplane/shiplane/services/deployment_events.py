@@ -72,18 +72,46 @@ def _stack_event(event: StackStatusChangeEvent, deps: EventsDependencies) -> Eve
     status = event.detail.status_details.status
     if wait is None:
         return EventResult(handled=False, message=f"no deployment waits on stack {stack_name}")
+    stale = _stale_stack_event(event, wait)
+    if stale:
+        return _ignored(wait, f"stack {stack_name} {status}: {stale}")
     deps.deployments.add_timeline(
         wait.project, wait.deployment_id, f"{wait.target}: stack {stack_name} {status}"
     )
     if status not in SUCCESS_STATUSES | FAILURE_STATUSES:
         return EventResult(handled=True, message=f"stack {stack_name} {status}: still waiting")
     gateway = deps.gateways.for_target(deps.config.get_target(wait.target), wait.deployment_id)
-    outcome = decide(gateway, wait, stack_name, status, event.detail.status_details.status_reason)
+    service = None
+    if wait.service and status in SUCCESS_STATUSES:
+        service = gateway.describe_service(wait.cluster, wait.service)
+    reason = event.detail.status_details.status_reason
+    outcome = decide(gateway, wait, stack_name, status, reason, service)
     if outcome is None:
         if status.endswith("_COMPLETE"):
-            deps.waits.mark_stack_complete(key, wait.task_token)
+            # From now on ECS decides, and only events of this rollout count.
+            ecs_id = service.deployment_id if service else ""
+            deps.waits.mark_stack_complete(key, wait.task_token, ecs_id)
         return EventResult(handled=True, message=f"stack {stack_name} {status}: still waiting")
     return _complete(deps, key, wait, outcome, gateway)
+
+
+def _stale_stack_event(event: StackStatusChangeEvent, wait: StackWait) -> str:
+    """Why the event is about another stack operation than the one waited on ("" if it
+    is not): another stack of the same name (deleted and re-created), or another operation
+    of this stack (an older update's late failure). An event without a token (an operation
+    started without one) is judged by the stack id alone."""
+    if wait.stack_id and event.detail.stack_id != wait.stack_id:
+        return f"from stack {event.detail.stack_id}, not {wait.stack_id}"
+    token = event.detail.client_request_token
+    if wait.client_request_token and token and token != wait.client_request_token:
+        return f"from operation {token}, not {wait.client_request_token}"
+    return ""
+
+
+def _ignored(wait: StackWait, why: str) -> EventResult:
+    logger.info("stale event ignored", extra={"deployment": wait.deployment_id, "why": why})
+    metrics.add_metric(name="StaleEventIgnored", unit="Count", value=1)
+    return EventResult(handled=False, message=f"ignored, not the operation waited on: {why}")
 
 
 def _ecs_event(event: EcsDeploymentEvent, deps: EventsDependencies) -> EventResult:
@@ -100,6 +128,9 @@ def _ecs_event(event: EcsDeploymentEvent, deps: EventsDependencies) -> EventResu
     if key is None or wait is None:
         return EventResult(handled=False, message=f"no deployment waits on service {service}")
     name, reason = event.detail.event_name, event.detail.reason
+    ecs_id = event.detail.deployment_id
+    if wait.ecs_deployment_id and ecs_id and ecs_id != wait.ecs_deployment_id:
+        return _ignored(wait, f"ECS {name} of deployment {ecs_id}, not {wait.ecs_deployment_id}")
     deps.deployments.add_timeline(
         wait.project, wait.deployment_id, f"{wait.target}: ECS {name}: {reason}".rstrip(": ")
     )

@@ -4,7 +4,7 @@ diagnosis of a failure. Shared by the events function and the reconciliation."""
 from __future__ import annotations
 
 from shiplane.domain.models import Diagnosis, Outcome, OutcomeStatus
-from shiplane.ports import DeploymentStore, StackState, StackWait, TargetGateway
+from shiplane.ports import DeploymentStore, ServiceState, StackState, StackWait, TargetGateway
 
 SUCCESS_STATUSES = frozenset({"CREATE_COMPLETE", "UPDATE_COMPLETE"})
 FAILURE_STATUSES = frozenset(
@@ -39,10 +39,16 @@ def diagnose(gateway: TargetGateway, wait: StackWait, stack_name: str) -> Diagno
 
 
 def decide(
-    gateway: TargetGateway, wait: StackWait, stack_name: str, stack_status: str, reason: str = ""
+    gateway: TargetGateway,
+    wait: StackWait,
+    stack_name: str,
+    stack_status: str,
+    reason: str = "",
+    service: ServiceState | None = None,
 ) -> Outcome | None:
     """The outcome, or None while the rollout is still going. A wait without a service
-    (a cloudformation step's stack) is judged by the stack's status alone."""
+    (a cloudformation step's stack) is judged by the stack's status alone. `service`: the
+    service as just described, if the caller has it (saves a call)."""
     if stack_status in SUCCESS_STATUSES and not wait.service:
         return Outcome(
             status=OutcomeStatus.SUCCEEDED,
@@ -50,7 +56,7 @@ def decide(
             stack_status=stack_status,
         )
     if stack_status in SUCCESS_STATUSES:
-        service = gateway.describe_service(wait.cluster, wait.service)
+        service = service or gateway.describe_service(wait.cluster, wait.service)
         if service is None:
             return _failed(gateway, wait, stack_name, stack_status, "the service does not exist")
         if service.task_definition_arn != wait.task_definition_arn:
