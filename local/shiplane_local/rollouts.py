@@ -45,7 +45,7 @@ from typing import Any
 
 from moto.cloudformation.exceptions import CloudFormationError, ValidationError
 from moto.cloudformation.models import CloudFormationBackend, Event, Stack
-from moto.cloudformation.parsing import clean_json, parse_and_update_resource
+from moto.cloudformation.parsing import OutputMap, clean_json, parse_and_update_resource
 from moto.core.utils import utcnow
 from moto.ecr.models import ecr_backends
 from moto.ecs.models import (
@@ -1177,6 +1177,9 @@ class RolloutSimulator:
                 self._resource_event(
                     stack, item.logical_id, service.arn, "AWS::ECS::Service", "DELETE_COMPLETE"
                 )
+            # As in AWS, a stack whose create rolled back has no outputs; moto would try to
+            # create the failed resources again to resolve them (DescribeStacks answered 500).
+            stack.output_map = OutputMap(stack.resource_map, {}, stack.stack_id)
             self._set_status(stack, "ROLLBACK_COMPLETE")
             return [self._stack_event(stack, "ROLLBACK_COMPLETE")]
         for item in rollout.services:

@@ -74,6 +74,8 @@ class BotoTargetGateway:
         try:
             response = self.ecs.describe_services(cluster=cluster, services=[service])
         except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ClusterNotFoundException":
+                return None  # no cluster, no service: the diagnosis says why
             raise _translate(exc, f"describe service {service}") from exc
         services = [s for s in response.get("services", []) if s.get("status") != "INACTIVE"]
         if not services:
@@ -102,6 +104,8 @@ class BotoTargetGateway:
                 return []
             tasks = self.ecs.describe_tasks(cluster=cluster, tasks=arns).get("tasks", [])
         except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ClusterNotFoundException":
+                return [f"cluster {cluster} does not exist"]
             raise _translate(exc, "describe stopped tasks") from exc
         reasons = []
         for task in tasks:

@@ -3,8 +3,15 @@ diagnosis of a failure. Shared by the events function and the reconciliation."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TypeVar
+
 from shiplane.domain.models import Diagnosis, Outcome, OutcomeStatus
+from shiplane.errors import ThrottledError
+from shiplane.observability import logger
 from shiplane.ports import DeploymentStore, ServiceState, StackState, StackWait, TargetGateway
+
+T = TypeVar("T")
 
 SUCCESS_STATUSES = frozenset({"CREATE_COMPLETE", "UPDATE_COMPLETE"})
 FAILURE_STATUSES = frozenset(
@@ -26,16 +33,35 @@ def family_of(task_definition_arn: str) -> str:
 
 
 def diagnose(gateway: TargetGateway, wait: StackWait, stack_name: str) -> Diagnosis:
+    """What the target says about a failure. A part that cannot be read (denied, gone)
+    says so in its place: the failure is recorded either way, never lost to its
+    diagnosis. Throttling is raised, so that the event is delivered again."""
+    stack_events = _read(lambda: gateway.stack_failure_events(stack_name), "stack events")
     if not wait.service:  # a cloudformation step: the stack's events tell it all
-        return Diagnosis(stack_events=gateway.stack_failure_events(stack_name))
-    service = gateway.describe_service(wait.cluster, wait.service)
+        return Diagnosis(stack_events=stack_events)
+    family = family_of(wait.task_definition_arn)
+    service = _read(lambda: gateway.describe_service(wait.cluster, wait.service), "service")
+    if isinstance(service, list):  # could not be read: the note says why
+        service_events = service
+    else:
+        service_events = list(service.events) if service else []
     return Diagnosis(
-        stopped_tasks=gateway.stopped_task_reasons(
-            wait.cluster, family_of(wait.task_definition_arn)
+        stopped_tasks=_read(
+            lambda: gateway.stopped_task_reasons(wait.cluster, family), "stopped tasks"
         ),
-        service_events=list(service.events) if service else [],
-        stack_events=gateway.stack_failure_events(stack_name),
+        service_events=service_events,
+        stack_events=stack_events,
     )
+
+
+def _read(read: Callable[[], T], what: str) -> T | list[str]:
+    try:
+        return read()
+    except ThrottledError:
+        raise
+    except Exception as exc:
+        logger.warning("diagnosis incomplete", extra={"part": what, "error": str(exc)})
+        return [f"could not read the {what}: {exc}"]
 
 
 def decide(
