@@ -4,6 +4,7 @@ on a cluster that does not exist, and an execution that dies with a slot held.""
 from __future__ import annotations
 
 import copy
+import json
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -112,3 +113,34 @@ def test_an_execution_that_dies_holding_a_slot_frees_it_when_it_ends(
     assert {d.release: d.status for d in project.deployments("dev")}["1.1.0"] is (
         DeploymentStatus.SUCCEEDED
     )
+
+
+def _start_at_once(project: Project, document: dict[str, Any], names: list[str]) -> None:
+    sfn = project.cloud.client("stepfunctions")
+    for name in names:
+        sfn.start_execution(
+            stateMachineArn=project.cloud.outputs["StateMachineArn"],
+            name=name,
+            input=json.dumps(document),
+        )
+    project.settle()
+
+
+def test_the_same_console_input_started_twice_at_once_rolls_out_once(project: Project) -> None:
+    project.push("1.0.0")
+    project.promote("1.0.0", "prod")
+    document = {"action": "deploy", "project": project.name, "release": "1.0.0"}
+    document["environment"] = "test"
+    _start_at_once(project, document, [f"{project.name}-a", f"{project.name}-b"])
+
+    console = [d for d in project.deployments("test") if d.triggered_by.kind == "console"]
+    assert sorted(d.status.value for d in console) == ["SKIPPED", "SUCCEEDED"]
+    [skipped] = [d for d in console if d.status is DeploymentStatus.SKIPPED]
+    assert skipped.reason.startswith("duplicate: deployment ")
+    assert skipped.task_definition_arns == {} and skipped.stacks == {}  # it touched nothing
+
+    # a redeploy asked for explicitly runs, even started twice
+    document["mode"] = "redeploy"
+    _start_at_once(project, document, [f"{project.name}-c", f"{project.name}-d"])
+    redeploys = [d for d in project.deployments("test") if d.redeploy]
+    assert [d.status.value for d in redeploys] == ["SUCCEEDED", "SUCCEEDED"]

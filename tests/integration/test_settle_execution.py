@@ -39,7 +39,13 @@ def test_a_failed_execution_ends_its_deployments_and_hands_the_slot_on(
     [running] = _resolve(pipeline, ecr_push("web", "1.0.0", DIGEST_1), "exec-a")["deployments"]
     pipeline.acquire(running)
     pipeline.start_unit(running["units"][0])  # DEPLOYING, waiting on its stack
-    action = {"action": "deploy", "project": "web", "release": "1.0.0", "environment": "dev"}
+    action = {
+        "action": "deploy",
+        "project": "web",
+        "release": "1.0.0",
+        "environment": "dev",
+        "mode": "redeploy",
+    }
     [waiting] = _resolve(pipeline, action, "exec-b")["deployments"]
     token, granted = pipeline.acquire(waiting)
     assert granted is None
@@ -67,7 +73,13 @@ def test_a_queued_deployment_of_a_dead_execution_leaves_the_queue(
 ) -> None:
     [first] = _resolve(pipeline, ecr_push("web", "1.0.0", DIGEST_1), "exec-a")["deployments"]
     pipeline.acquire(first)
-    action = {"action": "deploy", "project": "web", "release": "1.0.0", "environment": "dev"}
+    action = {
+        "action": "deploy",
+        "project": "web",
+        "release": "1.0.0",
+        "environment": "dev",
+        "mode": "redeploy",
+    }
     [queued] = _resolve(pipeline, action, "exec-b")["deployments"]
     pipeline.acquire(queued)
 

@@ -106,7 +106,13 @@ def _two_in_line(pipeline: Pipeline) -> tuple[dict[str, Any], dict[str, Any], st
     first = _resolve(pipeline, ecr_push("web", "1.0.0", DIGEST_1), "exec-a")["deployments"][0]
     _, slot = pipeline.acquire(first)
     assert slot == {"granted": True}
-    action = {"action": "deploy", "project": "web", "release": "1.0.0", "environment": "dev"}
+    action = {
+        "action": "deploy",
+        "project": "web",
+        "release": "1.0.0",
+        "environment": "dev",
+        "mode": "redeploy",
+    }
     second = _resolve(pipeline, action, "exec-b")["deployments"][0]
     token, granted = pipeline.acquire(second)
     assert granted is None, "it must queue behind the running deployment"

@@ -867,6 +867,11 @@ class Deployment(Model):
     execution: str = Field(
         default="", description="the name of the deploy pipeline execution that runs it"
     )
+    redeploy: bool = Field(
+        default=False,
+        description="a redeploy asked for explicitly: runs even while the same release is "
+        "queued or running there (otherwise it is a duplicate)",
+    )
     created_at: datetime
     started_at: datetime | None = None
     finished_at: datetime | None = None

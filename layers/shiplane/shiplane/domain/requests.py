@@ -45,6 +45,11 @@ class DeployAction(BaseModel):
     via: Literal["console", "api", "schedule"] = Field(
         default="console", description="what asked: recorded as the deployment's trigger"
     )
+    mode: Literal["deploy", "redeploy"] = Field(
+        default="deploy",
+        description="redeploy: deploy even while the same release is queued or running "
+        "there (as the API's `mode`); otherwise such a request is recorded as a duplicate",
+    )
 
 
 class CreateReleaseAction(BaseModel):

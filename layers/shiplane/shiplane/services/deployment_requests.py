@@ -132,7 +132,8 @@ def deploy_action(
                 field="body.mode",
             )
         release = request.release
-    return _checked(project, release, request.environment, request.tenant, who, deps)
+    action = _checked(project, release, request.environment, request.tenant, who, deps)
+    return action.model_copy(update={"mode": request.mode})
 
 
 def promote_action(

@@ -70,6 +70,15 @@ def record_deployment(payload: object, deps: RecordDependencies) -> DeploymentSu
 
 
 def _conclude(request: RecordRequest) -> tuple[DeploymentStatus, str, Diagnosis]:
+    if request.slot and request.slot.get("duplicate_of"):
+        twin = request.slot["duplicate_of"]
+        return (
+            DeploymentStatus.SKIPPED,
+            f"duplicate: deployment {twin} of release {request.release} is queued or running "
+            f"in {request.environment}/{request.tenant}; ask for mode redeploy to deploy it "
+            "again",
+            Diagnosis(),
+        )
     if request.slot and request.slot.get("superseded_by"):
         newer = request.slot["superseded_by"]
         return (

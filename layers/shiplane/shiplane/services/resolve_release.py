@@ -35,6 +35,7 @@ from shiplane.errors import InvalidRequestError, LifecycleViolationError, NotFou
 from shiplane.observability import logger, metrics
 from shiplane.ports import ConfigStore, DeploymentStore, ImageRegistry, ReleaseStore
 from shiplane.services.planning import (
+    Planned,
     World,
     phases_for,
     plan_automatic,
@@ -438,6 +439,9 @@ def _requested_deployment(
         mode,
         execution=execution,
     )
+    if action.mode == "redeploy":
+        deployment = planned.deployment.model_copy(update={"redeploy": True})
+        planned = Planned(deployment=deployment, task=planned.task)
     if not deps.deployments.create_deployments([planned.deployment], [""]) and not resumable(
         planned, execution, deps.deployments
     ):

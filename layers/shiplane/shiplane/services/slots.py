@@ -69,9 +69,16 @@ def acquire_slot(payload: object, deps: SlotDependencies) -> None:
     task, token = request.task, request.task_token
     deployment = deps.deployments.get_deployment(task.project, task.deployment_id)
     where = (task.project, task.environment, task.tenant)
-    newer = superseded_by(deployment, deps, _waiting(deployment.project, where, deps))
+    waiting = _waiting(deployment.project, where, deps)
+    newer = superseded_by(deployment, deps, waiting)
     if newer is not None:
         deps.tokens.succeed(token, {"superseded_by": newer})
+        return
+    holder_id = deps.slots.slot_holder(*where)
+    holder = [deps.deployments.get_deployment(task.project, holder_id)] if holder_id else []
+    twin = duplicate_of(deployment, holder + waiting)
+    if twin is not None:
+        deps.tokens.succeed(token, {"duplicate_of": twin})
         return
     if deps.slots.try_acquire_slot(*where, task.deployment_id):
         deps.tokens.succeed(token, {"granted": True})
@@ -90,6 +97,18 @@ def acquire_slot(payload: object, deps: SlotDependencies) -> None:
         f"queued: deployment {holder or 'another'} is running in {task.environment}/{task.tenant}",
     )
     logger.info("deployment queued", extra={"deployment": task.deployment_id, "holder": holder})
+
+
+def duplicate_of(deployment: Deployment, rivals: Sequence[Deployment]) -> str | None:
+    """The deployment of the same release, queued or running in the same place, that this
+    one repeats (the same console input started twice, a request sent twice): it would
+    roll out the same release again. A redeploy asked for explicitly is never one."""
+    if deployment.redeploy:
+        return None
+    for rival in rivals:
+        if rival.id != deployment.id and rival.release == deployment.release:
+            return rival.id
+    return None
 
 
 def _waiting(project: str, where: tuple[str, str, str], deps: SlotDependencies) -> list[Deployment]:
@@ -111,13 +130,20 @@ def release_and_wake(deployment: Deployment, deps: SlotDependencies) -> str | No
         if holder is not None:
             return _finish_handover(deployment.project, where, holder, deps)
         # Free already: an earlier attempt released it and stopped before waking anyone.
-    return wake_next(deployment.project, where, deps)
+    return wake_next(deployment.project, where, deps, deployment)
 
 
-def wake_next(project: str, where: tuple[str, str, str], deps: SlotDependencies) -> str | None:
-    """Hand a free slot to the first deployment in line that still wants it."""
+def wake_next(
+    project: str,
+    where: tuple[str, str, str],
+    deps: SlotDependencies,
+    finished: Deployment | None = None,
+) -> str | None:
+    """Hand a free slot to the first deployment in line that still wants it. `finished`:
+    the deployment that held it, which those waiting behind it may repeat."""
     entries = deps.slots.queued(*where)
     rivals = [deps.deployments.get_deployment(project, e.deployment_id) for e in entries]
+    ahead: list[Deployment] = [finished] if finished is not None else []
     for entry, waiting in zip(entries, rivals, strict=True):
         if waiting.status.finished:  # ended while it waited (cancelled, its execution died)
             deps.slots.dequeue(project, entry.key)
@@ -127,6 +153,12 @@ def wake_next(project: str, where: tuple[str, str, str], deps: SlotDependencies)
             deps.tokens.succeed(entry.task_token, {"superseded_by": newer})
             deps.slots.dequeue(project, entry.key)
             continue
+        twin = duplicate_of(waiting, ahead)
+        if twin is not None:
+            deps.tokens.succeed(entry.task_token, {"duplicate_of": twin})
+            deps.slots.dequeue(project, entry.key)
+            continue
+        ahead.append(waiting)
         if not deps.slots.try_acquire_slot(*where, entry.deployment_id):
             return None  # someone else took it: they will wake the queue
         # Token first, entry last: a retry that finds the slot held by a queued deployment
