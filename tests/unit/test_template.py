@@ -148,6 +148,34 @@ def test_every_event_rule_retries_and_has_a_dead_letter_queue(resource: str, eve
     assert RESOURCES[queue]["Type"] == "AWS::SQS::Queue"
 
 
+@pytest.mark.parametrize(
+    "function",
+    sorted({r for r, _, _ in event_rules() if RESOURCES[r]["Type"] == "AWS::Serverless::Function"}),
+)
+def test_an_event_a_function_fails_on_goes_to_a_queue_not_lost(function: str) -> None:
+    # EventBridge invokes a Lambda asynchronously: its DeadLetterConfig covers only events
+    # that could not be delivered; an error inside the function needs Lambda's own
+    # on-failure destination (after Lambda's two retries).
+    config = RESOURCES[function]["Properties"]["EventInvokeConfig"]
+    assert config["MaximumRetryAttempts"] == 2
+    destination = config["DestinationConfig"]["OnFailure"]
+    assert destination["Type"] == "SQS"
+    assert RESOURCES[destination["Destination"]["Fn::GetAtt"][0]]["Type"] == "AWS::SQS::Queue"
+
+
+def test_failed_pipeline_executions_are_settled() -> None:
+    rules = [
+        (resource, rule)
+        for resource, _, rule in event_rules()
+        if "aws.states" in rule["Pattern"].get("source", [])
+    ]
+    assert [resource for resource, _ in rules] == ["SettleExecutionFunction"]
+    pattern = rules[0][1]["Pattern"]
+    assert pattern["detail-type"] == ["Step Functions Execution Status Change"]
+    assert sorted(pattern["detail"]["status"]) == ["ABORTED", "FAILED", "TIMED_OUT"]
+    assert pattern["detail"]["stateMachineArn"] == [{"Ref": "DeployPipeline"}]
+
+
 def test_dead_letter_queues_accept_eventbridge() -> None:
     queues = {rule["DeadLetterConfig"]["Arn"]["Fn::GetAtt"][0] for _, _, rule in event_rules()}
     allowed = set()

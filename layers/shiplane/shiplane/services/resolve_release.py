@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field, ValidationError
 from shiplane.domain.lifecycle import automatic_environments, check_deployable
 from shiplane.domain.models import (
     DeploymentMode,
+    DeploymentStatus,
     DeploymentTask,
     ImageRef,
     Project,
@@ -279,12 +280,20 @@ def _resumed(
     """The release's first automatic deployments that an earlier attempt of this same
     execution wrote but never handed on (it failed after the write): the retry resumes
     them. Another execution's (a duplicate push) are left to it."""
+    # One query answers the usual case (a duplicate delivery, another execution): nothing.
+    unstarted = {
+        d.id
+        for d in deps.deployments.deployments_of_execution(execution)
+        if d.status is DeploymentStatus.QUEUED and d.release == release.version
+    }
+    if not unstarted:
+        return []
     phases = phases_for(deps.config, release)
     environments = automatic_environments(phases, succeeded=set(), claimed=set())
     planned = plan_automatic(
         project, release, environments, None, trigger, World.load(deps.config), deps.now, execution
     )
-    tasks = [p.task for p in planned if resumable(p, execution, deps.deployments)]
+    tasks = [p.task for p in planned if p.deployment.id in unstarted]
     if tasks:
         logger.info(
             "resumed deployments written by an earlier attempt",
