@@ -183,3 +183,23 @@ def test_a_second_push_of_another_digest_is_unaffected(pipeline: Pipeline) -> No
     first = _resolve(pipeline, ecr_push("web", "1.0.0", DIGEST_1), "exec-a")
     second = _resolve(pipeline, ecr_push("web", "1.1.0", DIGEST_2), "exec-b")
     assert len(first["deployments"]) == len(second["deployments"]) == 1
+
+
+def test_a_hand_over_finished_on_retry_reaches_the_live_wait_of_a_twice_queued_waiter(
+    pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first, second, token = _two_in_line(pipeline)
+    store, where = pipeline.store, ("web", "dev", "untenanted")
+    # Acquire Slot was retried: its first attempt's queue entry (a dead token) is ahead
+    [live] = store.queued(*where)
+    store.dequeue("web", live.key)
+    store.enqueue(*where, second["deployment_id"], "dead-token")
+    pipeline.tokens.failed["dead-token"] = ("States.Timeout", "attempt 1 ended")
+    store.enqueue(*where, second["deployment_id"], token)
+    results = pipeline.run_units(first)
+    crash_once_after(monkeypatch, store, "try_acquire_slot")
+    with pytest.raises(Crash):
+        pipeline.record(first, slot={"granted": True}, results=results)
+    pipeline.record(first, slot={"granted": True}, results=results)
+    assert pipeline.tokens.succeeded[token] == {"granted": True}
+    assert store.queued(*where) == []

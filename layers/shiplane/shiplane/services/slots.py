@@ -179,11 +179,15 @@ def _finish_handover(
     """The slot is held. If the holder is still in the queue, an earlier attempt gave it
     the slot and stopped before completing its token: complete it (a token completed
     already just answers False) and take it out of the queue."""
-    entry = next((e for e in deps.slots.queued(*where) if e.deployment_id == holder), None)
-    if entry is None:
+    entries = [e for e in deps.slots.queued(*where) if e.deployment_id == holder]
+    if not entries:
         return None  # the holder runs: it wakes the queue when it ends
-    delivered = deps.tokens.succeed(entry.task_token, {"granted": True})
-    deps.slots.dequeue(project, entry.key)
+    # A retried Acquire Slot may have queued it twice (the first token is dead): every
+    # entry is tried, and a token already completed just answers False.
+    delivered = False
+    for entry in entries:
+        delivered = deps.tokens.succeed(entry.task_token, {"granted": True}) or delivered
+        deps.slots.dequeue(project, entry.key)
     if delivered:
         deps.deployments.add_timeline(project, holder, "slot granted: deploying")
     return holder
