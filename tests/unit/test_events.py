@@ -33,6 +33,8 @@ def test_sample_events_are_valid_json_objects(name: str) -> None:
         "promote_to_prod",
         "deploy_tenant",
         "rollback_prod",
+        "redeploy_prod",
+        "ecr_push_by_digest",
     ],
 )
 def test_pipeline_inputs_parse(name: str) -> None:
@@ -57,3 +59,9 @@ def test_the_malformed_push_does_not_parse() -> None:
 )
 def test_deployment_events_parse(name: str, model: type) -> None:
     model.model_validate(load_event(name))
+
+
+def test_a_redeploy_is_asked_for_with_the_api_s_mode() -> None:
+    parsed = parse_pipeline_input(load_event("redeploy_prod"))
+    assert isinstance(parsed, DeployAction) and parsed.mode == "redeploy"
+    assert parse_pipeline_input(load_event("promote_to_prod")).mode == "deploy"  # type: ignore[union-attr]
