@@ -113,3 +113,18 @@ def test_a_live_or_successful_execution_is_left_alone(pipeline: Pipeline, status
     result = settle_execution(ended("exec-a", status), pipeline.settle_deps)
     assert result.ended == []
     assert pipeline.store.slot_holder("web", "dev", "untenanted") == first["deployment_id"]
+
+
+def test_a_slot_left_by_a_finished_deployment_is_freed_by_the_next_arrival(
+    pipeline: Pipeline,
+) -> None:
+    # the execution died after recording the end, and its status event was lost
+    [first] = _resolve(pipeline, ecr_push("web", "1.0.0", DIGEST_1), "exec-a")["deployments"]
+    pipeline.acquire(first)
+    stored = pipeline.store.get_deployment("web", first["deployment_id"])
+    pipeline.store.finish_deployment(stored, DeploymentStatus.FAILED, "died", stored.diagnosis)
+    action = {"action": "deploy", "project": "web", "release": "1.0.0", "environment": "dev"}
+    [later] = _resolve(pipeline, action, "exec-b")["deployments"]
+    _, granted = pipeline.acquire(later)
+    assert granted == {"granted": True}, "not queued behind a finished deployment"
+    assert pipeline.store.slot_holder("web", "dev", "untenanted") == later["deployment_id"]

@@ -75,15 +75,23 @@ def acquire_slot(payload: object, deps: SlotDependencies) -> None:
         deps.tokens.succeed(token, {"superseded_by": newer})
         return
     holder_id = deps.slots.slot_holder(*where)
-    holder = [deps.deployments.get_deployment(task.project, holder_id)] if holder_id else []
-    twin = duplicate_of(deployment, holder + waiting)
+    holder = deps.deployments.get_deployment(task.project, holder_id) if holder_id else None
+    if holder is not None and holder.id != deployment.id and holder.status.finished:
+        # It ended without freeing its slot: its execution died, and the event that would
+        # have settled it was lost (Step Functions sends those best effort). Free it now;
+        # the first in line gets it.
+        logger.warning("slot held by a finished deployment freed", extra={"holder": holder.id})
+        release_and_wake(holder, deps)
+        holder = None
+    rivals = [d for d in ([holder] if holder else []) + waiting if not d.status.finished]
+    twin = duplicate_of(deployment, rivals)
     if twin is not None:
         deps.tokens.succeed(token, {"duplicate_of": twin})
         return
     if deps.slots.try_acquire_slot(*where, task.deployment_id):
         deps.tokens.succeed(token, {"granted": True})
         return
-    holder = deps.slots.slot_holder(*where)
+    running = deps.slots.slot_holder(*where)
     key = deps.slots.enqueue(*where, task.deployment_id, token)
     # The holder may have finished between the first try and the enqueue: try once more,
     # so that no one waits behind a slot nobody will free.
@@ -94,9 +102,9 @@ def acquire_slot(payload: object, deps: SlotDependencies) -> None:
     deps.deployments.add_timeline(
         task.project,
         task.deployment_id,
-        f"queued: deployment {holder or 'another'} is running in {task.environment}/{task.tenant}",
+        f"queued: deployment {running or 'another'} is running in {task.environment}/{task.tenant}",
     )
-    logger.info("deployment queued", extra={"deployment": task.deployment_id, "holder": holder})
+    logger.info("deployment queued", extra={"deployment": task.deployment_id, "holder": running})
 
 
 def duplicate_of(deployment: Deployment, rivals: Sequence[Deployment]) -> str | None:
