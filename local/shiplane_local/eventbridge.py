@@ -29,6 +29,7 @@ import json
 import logging
 import random
 import threading
+import time
 import uuid
 from typing import TYPE_CHECKING, Any, cast
 
@@ -49,7 +50,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("shiplane_local")
 
-_OURS = {"lambda", "states"}
+# Delivered here; SQS too, since moto's SQS delivery wants a numeric `time` (AWS sends
+# ISO-8601) and knows no RetryPolicy. SQS deliveries stay synchronous, in event order.
+_OURS = {"lambda", "states", "sqs"}
 
 DEFAULT_RETRY_ATTEMPTS = 185
 DEFAULT_EVENT_AGE = 86400
@@ -82,9 +85,12 @@ def classify(exc: Exception) -> DeliveryError:
     """EventBridge's view of a target call's failure."""
     if isinstance(exc, DeliveryError):
         return exc
-    name = getattr(exc, "code", None) or getattr(exc, "error_type", None) or type(exc).__name__
-    name = str(name)
-    message = f"{name}: {exc}"
+    # moto's errors carry AWS's code as `error_type`; botocore's as response["Error"]["Code"]
+    code = getattr(exc, "error_type", None) or getattr(exc, "response", {}).get("Error", {}).get(
+        "Code"
+    )
+    name = f"{code or ''} {type(exc).__name__}".strip()
+    message = f"{code or type(exc).__name__}: {getattr(exc, 'message', None) or exc}"
     if "Throttl" in name or "TooManyRequests" in name:
         return DeliveryError("THROTTLING", message, retried=True)
     if any(word in name for word in _RETRIED):
@@ -159,8 +165,9 @@ class EventDelivery:
                 shallow.targets = others
                 original(shallow, original_event, transform_input)
             for target in rule.targets:
-                if parse_arn(target["Arn"]).service in _OURS:
-                    delivery.deliver(rule, target, original_event)
+                service = parse_arn(target["Arn"]).service
+                if service in _OURS:
+                    delivery.deliver(rule, target, original_event, wait=service == "sqs")
 
         self._patches.replace(Rule, "send_to_targets", send_to_targets)
 
@@ -199,6 +206,8 @@ class EventDelivery:
     def _publish(self, event: dict[str, Any], bus_name: str, account_id: str, region: str) -> None:
         backend: EventsBackend = events_backends[account_id][region]
         bus = backend.describe_event_bus(bus_name)
+        # moto's own targets (SQS, logs, archives) read the time PutEvents would stamp.
+        event = {**event, "ingestion-time": time.time()}
         log.info(
             "event %s / %s on bus %s (%s)",
             event.get("source"),
@@ -210,7 +219,9 @@ class EventDelivery:
             rule.send_to_targets(cast(Any, copy.deepcopy(event)))
 
     # -- delivering ----------------------------------------------------------------------
-    def deliver(self, rule: Rule, target: dict[str, Any], event: dict[str, Any]) -> None:
+    def deliver(
+        self, rule: Rule, target: dict[str, Any], event: dict[str, Any], *, wait: bool = False
+    ) -> None:
         event = dict(event)
         event.pop("ingestion-time", None)
         event["time"] = aws_time(event.get("time"))
@@ -218,6 +229,9 @@ class EventDelivery:
             payload = target_input(target, event)
         except Exception as exc:  # a bad transformer is a delivery failure, as in AWS
             self._dead_letter(rule, target, event, "TRANSFORMATION_ERROR", str(exc), None, 0)
+            return
+        if wait:
+            self._deliver(rule, target, event, payload)
             return
         self.activity.spawn(
             "event delivery", self._deliver, rule, target, event, payload, name="event-delivery"
@@ -284,6 +298,13 @@ class EventDelivery:
     def _call_target(self, rule: Rule, target: dict[str, Any], payload: Any) -> None:
         """One attempt; raises what the target service answered."""
         arn = parse_arn(target["Arn"])
+        if arn.service == "sqs":
+            self._throttled("sqs", "SendMessage")
+            group = (target.get("SqsParameters") or {}).get("MessageGroupId")
+            sqs_backends[arn.account][arn.region].send_message(
+                arn.resource_id, json.dumps(payload), group_id=group
+            )
+            return
         if arn.service == "states":
             self._throttled("stepfunctions", "StartExecution")
             backend = stepfunctions_backend(arn.account, arn.region)
