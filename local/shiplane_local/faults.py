@@ -98,7 +98,7 @@ class EventFault(_Strict):
 
 def _kind(value: Any) -> str | None:
     if isinstance(value, dict):
-        for key in ("function", "service", "events"):
+        for key in ("service", "events", "function"):  # a throttle may name a function
             if key in value:
                 return key
         return None
