@@ -168,6 +168,8 @@ class LocalCloud:
         if self._undo_client_hooks is not None:
             self._undo_client_hooks()
             self._undo_client_hooks = None
+        # Clients created while this cloud ran keep their hooks: leave them nothing to do.
+        self.faults.clear()
         self._state_machines.uninstall()
         self.runtime.uninstall()
         if self.translation is not None:
