@@ -102,7 +102,12 @@ def _kind(value: Any) -> str | None:
             if key in value:
                 return key
         return None
-    return {CrashFault: "function", ThrottleFault: "service", EventFault: "events"}.get(type(value))
+    kinds: dict[type, str] = {
+        CrashFault: "function",
+        ThrottleFault: "service",
+        EventFault: "events",
+    }
+    return kinds.get(type(value))
 
 
 Fault = Annotated[
@@ -364,7 +369,7 @@ class Faults:
             client.meta.events.register("after-call-error", faults._after_call)
             return client
 
-        botocore.client.ClientCreator.create_client = create_client  # type: ignore[method-assign]
+        botocore.client.ClientCreator.create_client = create_client  # type: ignore[method-assign,assignment]
 
         def undo() -> None:
             botocore.client.ClientCreator.create_client = original  # type: ignore[method-assign]
