@@ -247,7 +247,7 @@ class EventDelivery:
         retries = 0
         while True:
             try:
-                self._call_target(rule, target, payload)
+                self._call_target(rule, target, payload, event)
             except Exception as exc:
                 failure = classify(exc)
                 log.info(
@@ -295,14 +295,20 @@ class EventDelivery:
                 self.delivered += 1
             return
 
-    def _call_target(self, rule: Rule, target: dict[str, Any], payload: Any) -> None:
+    def _call_target(
+        self, rule: Rule, target: dict[str, Any], payload: Any, event: dict[str, Any]
+    ) -> None:
         """One attempt; raises what the target service answered."""
         arn = parse_arn(target["Arn"])
         if arn.service == "sqs":
             self._throttled("sqs", "SendMessage")
             group = (target.get("SqsParameters") or {}).get("MessageGroupId")
+            # a FIFO queue deduplicates by the event's id, as EventBridge sends it
             sqs_backends[arn.account][arn.region].send_message(
-                arn.resource_id, json.dumps(payload), group_id=group
+                arn.resource_id,
+                json.dumps(payload),
+                group_id=group,
+                deduplication_id=str(event.get("id")) if group else None,
             )
             return
         if arn.service == "states":

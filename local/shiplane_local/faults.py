@@ -72,9 +72,10 @@ class ThrottleFault(_Strict):
     service: str = Field(min_length=1, description="boto3's client name, e.g. sts, dynamodb")
     operation: str | None = Field(default=None, description="e.g. AssumeRole; none: every one")
     throttle: float = Field(gt=0, le=1, description="the fraction of calls throttled")
-    callers: Literal["functions", "all"] = Field(
+    callers: Literal["functions", "stepfunctions", "all"] = Field(
         default="functions",
-        description="functions: only calls made by Shiplane's functions; all: every caller",
+        description="functions: calls made by Shiplane's functions; stepfunctions: Step "
+        "Functions' service integrations (lambda:invoke, aws-sdk tasks); all: every caller",
     )
     function: str | None = Field(default=None, description="only calls by this function")
     times: int | None = Field(default=None, ge=1, description="at most this many throttles")
@@ -323,14 +324,17 @@ class Faults:
 
     # -- throttling (server side) ----------------------------------------------------------
     def throttle(
-        self, service: str, operation: str, function: str | None
+        self, service: str, operation: str, function: str | None, caller: str = "other"
     ) -> ThrottlingError | None:
-        """The throttling answer for this call, or None to let it through."""
+        """The throttling answer for this call, or None to let it through. `caller`:
+        "function" (then `function` names it), "stepfunctions", or "other"."""
         with self._lock:
             for index, fault in self._faults(ThrottleFault):
                 if fault.service != service or fault.operation not in (None, operation):
                     continue
                 if fault.callers == "functions" and not function:
+                    continue
+                if fault.callers == "stepfunctions" and caller != "stepfunctions":
                     continue
                 if fault.function is not None and fault.function != function:
                     continue
@@ -546,12 +550,29 @@ class ThrottleMiddleware:
         except Exception:  # never break a request over a fault plan
             return self.app(environ, start_response)
         function = environ.get(_FUNCTION_ENVIRON) or None
-        error = self.faults.throttle(service, operation, function)
+        if function:
+            caller = "function"
+        elif _access_key(environ) == _STEP_FUNCTIONS_KEY:
+            caller = "stepfunctions"
+        else:
+            caller = "other"
+        error = self.faults.throttle(service, operation, function, caller)
         if error is None:
             return self.app(environ, start_response)
         status, headers, body = throttle_response(service, error)
         start_response(status, headers)
         return [body]
+
+
+# moto's Step Functions interpreter signs its service integrations' calls with this key.
+_STEP_FUNCTIONS_KEY = "ak"
+
+
+def _access_key(environ: dict[str, Any]) -> str:
+    auth = environ.get("HTTP_AUTHORIZATION", "")
+    if "Credential=" not in auth:
+        return ""
+    return str(auth.split("Credential=", 1)[1].split("/", 1)[0])
 
 
 def wait_for(predicate: Callable[[], bool], timeout: float = 10, interval: float = 0.02) -> bool:

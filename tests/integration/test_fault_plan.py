@@ -171,6 +171,39 @@ def test_functions_calls_are_throttled_and_the_test_own_are_not(cloud: LocalClou
     assert fired.target == "dynamodb:PutItem" and "to record" in fired.detail
 
 
+def test_step_functions_lambda_task_is_throttled_for_step_functions_only(
+    cloud: LocalCloud,
+) -> None:
+    cloud.faults.load(
+        {
+            "faults": [
+                {
+                    "service": "lambda",
+                    "operation": "Invoke",
+                    "throttle": 1,
+                    "callers": "stepfunctions",
+                    "times": 1,
+                }
+            ]
+        }
+    )
+    sfn = cloud.client("stepfunctions")
+    _, direct_error = _invoke(cloud, cloud.outputs["EchoFunctionName"], {"direct": True})
+
+    arn = sfn.start_execution(
+        stateMachineArn=cloud.outputs["StateMachineArn"],
+        name=f"throttled-{uuid.uuid4().hex[:8]}",
+        input=json.dumps({"id": "thr-1"}),
+    )["executionArn"]
+    cloud.wait_idle()
+
+    assert direct_error is None  # the test's own Invoke is not Step Functions'
+    execution = sfn.describe_execution(executionArn=arn)
+    assert execution["status"] == "FAILED"
+    assert execution["error"] == "Lambda.TooManyRequestsException"
+    assert len(cloud.faults.fired("throttle")) == 1
+
+
 # -- crashes ---------------------------------------------------------------------------------
 
 
