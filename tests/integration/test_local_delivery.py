@@ -136,6 +136,46 @@ def test_event_invoke_config_limits_retries_and_event_age(cloud: LocalCloud) -> 
     lam.delete_function_event_invoke_config(FunctionName=boom)
 
 
+def test_on_failure_records_reach_sns_and_event_bus_destinations(cloud: LocalCloud) -> None:
+    boom = _function(cloud, "BoomFunction")
+    lam, events, sns = cloud.client("lambda"), cloud.client("events"), cloud.client("sns")
+    topic_queue, topic_queue_arn = _queue(cloud)
+    topic = sns.create_topic(Name=f"failures-{uuid.uuid4().hex[:6]}")["TopicArn"]
+    sns.subscribe(
+        TopicArn=topic,
+        Protocol="sqs",
+        Endpoint=topic_queue_arn,
+        Attributes={"RawMessageDelivery": "true"},
+    )
+    bus_queue, bus_queue_arn = _queue(cloud)
+    rule = f"results-{uuid.uuid4().hex[:6]}"
+    events.put_rule(
+        Name=rule,
+        EventPattern=json.dumps(
+            {"source": ["lambda"], "detail-type": ["Lambda Function Invocation Result - Failure"]}
+        ),
+    )
+    events.put_targets(Rule=rule, Targets=[{"Id": "q", "Arn": bus_queue_arn}])
+    bus = events.describe_event_bus(Name="default")["Arn"]
+
+    for destination, event_id in ((topic, "to-sns"), (bus, "to-bus")):
+        lam.put_function_event_invoke_config(
+            FunctionName=boom,
+            MaximumRetryAttempts=0,
+            DestinationConfig={"OnFailure": {"Destination": destination}},
+        )
+        lam.invoke(FunctionName=boom, InvocationType="Event", Payload=json.dumps({"id": event_id}))
+        cloud.wait_idle()
+
+    (via_sns,) = [json.loads(m["Body"]) for m in _drain(cloud, topic_queue)]
+    (via_bus,) = [json.loads(m["Body"]) for m in _drain(cloud, bus_queue)]
+    assert via_sns["requestPayload"] == {"id": "to-sns"}
+    assert via_bus["source"] == "lambda"
+    assert via_bus["detail"]["requestPayload"] == {"id": "to-bus"}
+    assert via_bus["detail"]["requestContext"]["condition"] == "RetriesExhausted"
+    lam.delete_function_event_invoke_config(FunctionName=boom)
+
+
 def test_a_failure_without_destination_is_discarded_and_noted(cloud: LocalCloud) -> None:
     boom = _function(cloud, "BoomFunction")
     before = cloud.runtime.invocations
