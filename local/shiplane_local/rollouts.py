@@ -59,6 +59,7 @@ from moto.ecs.models import (
 
 from ._patching import Patches
 from .cfn_tokens import request_token
+from .cfn_tokens import using as using_token
 
 log = logging.getLogger("shiplane_local")
 
@@ -679,7 +680,7 @@ class RolloutSimulator:
             rollout = step.rollout
             try:
                 if not rollout.cancelled:
-                    with self._lock:
+                    with self._lock, using_token(rollout.token):
                         events = step.action()
             except Exception:
                 log.exception("rollout step of %s failed", rollout.stack.name)

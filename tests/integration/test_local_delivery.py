@@ -414,3 +414,29 @@ def test_stack_status_events_carry_the_client_request_token_and_stack_id(
         "execute-1": ["UPDATE_IN_PROGRESS", "UPDATE_COMPLETE"],
         "": ["UPDATE_IN_PROGRESS", "UPDATE_COMPLETE"],  # no token given
     }
+
+
+def test_describe_stack_events_carry_the_operation_token(cloud: LocalCloud) -> None:
+    cfn = cloud.client("cloudformation")
+    name = f"listed-{uuid.uuid4().hex[:8]}"
+
+    cfn.create_stack(StackName=name, TemplateBody=_template(name), ClientRequestToken="made-1")
+    cloud.wait_idle()
+    cfn.update_stack(
+        StackName=name, TemplateBody=_template(f"{name}-2"), ClientRequestToken="changed-1"
+    )
+    cloud.wait_idle()
+
+    events = cfn.describe_stack_events(StackName=name)["StackEvents"]
+    stack_level = [
+        (e["ResourceStatus"], e.get("ClientRequestToken"))
+        for e in reversed(events)
+        if e["LogicalResourceId"] == name
+    ]
+    assert stack_level == [
+        ("CREATE_IN_PROGRESS", "made-1"),
+        ("CREATE_COMPLETE", "made-1"),
+        ("UPDATE_IN_PROGRESS", "changed-1"),
+        ("UPDATE_COMPLETE", "changed-1"),
+    ]
+    assert {e.get("ClientRequestToken") for e in events} == {"made-1", "changed-1"}
