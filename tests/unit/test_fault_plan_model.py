@@ -28,6 +28,14 @@ faults:
 """
 
 
+def test_the_example_plan_loads() -> None:
+    example = Path(__file__).resolve().parents[2] / "examples" / "fault-plan.yaml"
+
+    plan = load_plan(example)
+
+    assert [type(f) for f in plan.faults] == [CrashFault, ThrottleFault, EventFault]
+
+
 def test_the_issue_shape_loads(tmp_path: Path) -> None:
     path = tmp_path / "plan.yaml"
     path.write_text("seed: 7\n" + ISSUE_SHAPE)
