@@ -24,7 +24,6 @@ import json
 import logging
 import random
 import threading
-import time
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -142,6 +141,8 @@ def load_plan(source: FaultPlan | dict[str, Any] | str | Path) -> FaultPlan:
         if path.is_file():
             where = str(path)
             source = path.read_text()
+        elif isinstance(source, Path) or path.suffix in (".yaml", ".yml"):
+            raise FaultPlanError(f"fault plan {path}: no such file")
     if isinstance(source, str):
         try:
             source = yaml.safe_load(source) or {}
@@ -573,13 +574,3 @@ def _access_key(environ: dict[str, Any]) -> str:
     if "Credential=" not in auth:
         return ""
     return str(auth.split("Credential=", 1)[1].split("/", 1)[0])
-
-
-def wait_for(predicate: Callable[[], bool], timeout: float = 10, interval: float = 0.02) -> bool:
-    """Poll `predicate` until it holds or `timeout` passes (for tests of timing faults)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(interval)
-    return predicate()

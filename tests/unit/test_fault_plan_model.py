@@ -76,6 +76,11 @@ def test_a_bad_plan_names_the_field(plan: dict[str, object], expected: str) -> N
     assert expected in str(raised.value)
 
 
+def test_a_missing_plan_file_is_a_plan_error(tmp_path: Path) -> None:
+    with pytest.raises(FaultPlanError, match="no such file"):
+        load_plan(tmp_path / "nowhere.yaml")
+
+
 def test_yaml_that_is_not_yaml_is_a_plan_error() -> None:
     with pytest.raises(FaultPlanError, match="not YAML"):
         load_plan("faults: [\n  - {function: x")
