@@ -42,6 +42,13 @@ def local_up(
     ] = None,
     rollout_delay: Annotated[float, typer.Option(help="seconds a simulated rollout takes")] = 2.0,
     api_port: Annotated[int, typer.Option(help="port of the API (0: any free port)")] = 0,
+    faults: Annotated[
+        Path | None,
+        typer.Option(help="a fault plan (YAML) to inject: throttles, crashes, event faults"),
+    ] = None,
+    time_scale: Annotated[
+        float, typer.Option(help="factor on AWS's delays (retries' backoff, event delays)")
+    ] = 1.0,
 ) -> None:
     """Serve the local cloud until Ctrl-C; other terminals use it via AWS_ENDPOINT_URL,
     and the `shiplane` API commands via the API URL it prints (and keeps in a state file)."""
@@ -53,16 +60,28 @@ def local_up(
     from .cloud import LocalCloud
     from .connection import remove_local_state, write_local_state
     from .demo import DEMO_CONFIG, quiet_logs
+    from .faults import FaultPlanError, load_plan
     from .targets import prepare_targets
     from .views import Follower
 
+    plan = None
+    if faults is not None:
+        try:
+            plan = load_plan(faults)
+        except (FaultPlanError, OSError) as exc:
+            console.print(f"[red]{exc}[/]")
+            raise typer.Exit(2) from None
     quiet_logs()
     with LocalCloud(
         port=port,
         rollout_delay=rollout_delay,
         parameters={"LogLevel": "WARNING"},
         api_port=api_port,
+        time_scale=time_scale,
+        faults=plan,
     ) as cloud:
+        if plan is not None:
+            console.print(f"Fault plan {faults}: {len(plan.faults)} fault(s), seed {plan.seed}")
         store = DynamoStore(cloud.outputs["TableName"], client=cloud.client("dynamodb"))
         applied = apply_configuration(yaml.safe_load((config or DEMO_CONFIG).read_text()), store)
         prepare_targets(cloud, applied)

@@ -26,8 +26,12 @@ from moto.core.models import DEFAULT_ACCOUNT_ID
 from moto.stepfunctions.responses import get_backend as stepfunctions_backend
 
 from .activity import Activity
+from .async_lambda import AsyncInvocations, apply_template_event_invoke_configs
+from .cfn_tokens import RequestTokens
+from .clock import Clock
 from .ecr import EcrPushEvents, image_manifest
 from .eventbridge import EventDelivery
+from .faults import FaultPlan, Faults
 from .lambda_runtime import LambdaRuntime
 from .sam_stack import ARTIFACT_BUCKET, StateMachinePatch, Translation, translate
 from .server import CountingMotoServer
@@ -57,6 +61,8 @@ class LocalCloud:
         parameters: dict[str, str] | None = None,
         api_port: int = 0,
         scheduler_interval: float | None = 1.0,
+        time_scale: float = 1.0,
+        faults: FaultPlan | dict[str, Any] | str | Path | None = None,
     ) -> None:
         self.root = Path(root).resolve()
         self.template_path = Path(template) if template else self.root / "template.yaml"
@@ -71,8 +77,20 @@ class LocalCloud:
         self.translation: Translation | None = None
         self.startup_seconds = 0.0
         self.activity = Activity()
+        # AWS's delays (Lambda's and EventBridge's retries, planned event delays) are
+        # multiplied by `time_scale`: 0.01 makes Lambda's 1-minute retry 0.6 s.
+        self.clock = Clock(time_scale)
+        # The fault plan (faults.py): `cloud.faults.load(plan)`, `cloud.faults.fired()`.
+        self.faults = Faults(self.activity, self.clock)
+        if faults is not None:
+            self.faults.load(faults)
         self.runtime = LambdaRuntime(self.activity)
-        self.events = EventDelivery(self.runtime, self.activity)
+        self.events = EventDelivery(self.runtime, self.activity, self.clock, self.faults)
+        self.async_invocations = AsyncInvocations(
+            self.runtime, self.activity, self.clock, put_event=self.events.put_event
+        )
+        self._undo_client_hooks: Any = None
+        self._cfn_tokens = RequestTokens()
         self._ecr = EcrPushEvents(self.emit_event)
         self._state_machines = StateMachinePatch()
         self._server: CountingMotoServer | None = None
@@ -145,6 +163,13 @@ class LocalCloud:
             self.rollouts = None
         self._ecr.uninstall()
         self.events.uninstall()
+        self.async_invocations.uninstall()
+        self._cfn_tokens.uninstall()
+        if self._undo_client_hooks is not None:
+            self._undo_client_hooks()
+            self._undo_client_hooks = None
+        # Clients created while this cloud ran keep their hooks: leave them nothing to do.
+        self.faults.clear()
         self._state_machines.uninstall()
         self.runtime.uninstall()
         if self.translation is not None:
@@ -175,7 +200,7 @@ class LocalCloud:
         werkzeug_log = logging.getLogger("werkzeug")
         if werkzeug_log.level == logging.NOTSET:
             werkzeug_log.setLevel(logging.WARNING)
-        self._server = CountingMotoServer("127.0.0.1", self.port or 0)
+        self._server = CountingMotoServer("127.0.0.1", self.port or 0, faults=self.faults)
         self._server.start()
         host, port = self._server.get_host_and_port()
         self.port = port
@@ -206,6 +231,9 @@ class LocalCloud:
     def _install(self) -> None:
         self.runtime.install()
         self.events.install()
+        self.async_invocations.install()
+        self._undo_client_hooks = self.faults.install_client_hooks()
+        self._cfn_tokens.install()
         self._ecr.install()
         self._state_machines.install()
         from .rollouts import RolloutSimulator
@@ -252,6 +280,28 @@ class LocalCloud:
         self.outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
         log.info("stack %s created from %s", self.stack_name, self.template_path)
         self._apply_function_environments()
+        self._apply_event_invoke_configs()
+
+    def _apply_event_invoke_configs(self) -> None:
+        """The template's EventInvokeConfigs, which moto's CloudFormation does not create."""
+        from .scheduler import StackResource
+
+        assert self.translation is not None
+        summaries = self.client("cloudformation").list_stack_resources(StackName=self.stack_name)
+        resources = [
+            StackResource(r["LogicalResourceId"], r["ResourceType"], r["PhysicalResourceId"])
+            for r in summaries["StackResourceSummaries"]
+        ]
+        pseudo = {
+            "AWS::StackName": self.stack_name,
+            "AWS::Region": self.region,
+            "AWS::AccountId": self.account_id,
+            "AWS::Partition": "aws",
+            **self.parameters,
+        }
+        apply_template_event_invoke_configs(
+            self.translation.dropped, resources, pseudo, self.account_id, self.region
+        )
 
     def _apply_function_environments(self) -> None:
         """Set the union of the functions' variables once; a disagreement stops the start."""

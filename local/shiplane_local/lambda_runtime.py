@@ -26,6 +26,7 @@ import traceback
 import types
 import uuid
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -35,6 +36,7 @@ from moto.awslambda_simple.models import LambdaSimpleBackend
 
 from ._patching import Patches
 from .activity import Activity
+from .faults import InjectedCrash
 from .invocation import Invocation, running
 
 log = logging.getLogger("shiplane_local")
@@ -93,6 +95,8 @@ class LambdaRuntime:
         self._tmp = tempfile.TemporaryDirectory(prefix="shiplane-local-lambda-")
         self.invocations = 0
         self._logical_ids: dict[str, str] = {}  # function name -> template logical id
+        # Runs `Event` invocations (Lambda's retries and destinations: async_lambda.py).
+        self.async_runner: Callable[[LambdaFunction, Any], None] | None = None
 
     # -- installation --------------------------------------------------------------------
     def install(self) -> None:
@@ -190,6 +194,9 @@ class LambdaRuntime:
         return json.loads(body)
 
     def _run_async(self, fn: LambdaFunction, event: Any) -> None:
+        if self.async_runner is not None:
+            self.async_runner(fn, event)
+            return
         payload, error = self.run(fn, event)
         if error:
             # No retries and no on-failure destination locally: the failure is logged and
@@ -214,7 +221,7 @@ class LambdaRuntime:
                 with running(invocation):
                     result = handler(event, context)
                 payload = json.dumps(result).encode("utf-8")
-            except Exception as exc:
+            except (Exception, InjectedCrash) as exc:
                 took = (time.perf_counter() - started) * 1000
                 log.info(
                     "lambda %s: %s: %s (%.0f ms)",
@@ -226,7 +233,8 @@ class LambdaRuntime:
                 log.debug("lambda %s traceback", fn.function_name, exc_info=True)
                 error = {
                     "errorMessage": str(exc),
-                    "errorType": type(exc).__name__,
+                    # A crash reports what the runtime saw (e.g. Runtime.ExitError).
+                    "errorType": getattr(exc, "error_type", type(exc).__name__),
                     "requestId": context.aws_request_id,
                     "stackTrace": traceback.format_tb(exc.__traceback__),
                 }

@@ -58,6 +58,8 @@ from moto.ecs.models import (
 )
 
 from ._patching import Patches
+from .cfn_tokens import request_token
+from .cfn_tokens import using as using_token
 
 log = logging.getLogger("shiplane_local")
 
@@ -465,6 +467,9 @@ class _Rollout:
     cancelled: bool = False
     crashed: list[tuple[_ServiceRollout, dict[str, Any]]] = field(default_factory=list)
     steps_left: int = 0
+    # The ClientRequestToken of the API call that started the operation (read when the
+    # rollout is created, on the request's thread); every status event of it carries it.
+    token: str | None = field(default_factory=request_token)
 
 
 @dataclass(order=True)
@@ -675,7 +680,7 @@ class RolloutSimulator:
             rollout = step.rollout
             try:
                 if not rollout.cancelled:
-                    with self._lock:
+                    with self._lock, using_token(rollout.token):
                         events = step.action()
             except Exception:
                 log.exception("rollout step of %s failed", rollout.stack.name)
@@ -711,7 +716,11 @@ class RolloutSimulator:
             "detail": detail,
         }
 
-    def _stack_event(self, stack: Stack, status: str, reason: str = "") -> dict[str, Any]:
+    def _stack_event(
+        self, stack: Stack, status: str, reason: str = "", *, token: str | None = None
+    ) -> dict[str, Any]:
+        """AWS's "CloudFormation Stack Status Change" detail: stack-id, status-details and
+        client-request-token (the operation's ClientRequestToken; "" when none was given)."""
         return self._event(
             stack,
             "CloudFormation Stack Status Change",
@@ -720,6 +729,7 @@ class RolloutSimulator:
             {
                 "stack-id": stack.stack_id,
                 "status-details": {"status": status, "status-reason": reason},
+                "client-request-token": token or "",
             },
         )
 
@@ -911,13 +921,17 @@ class RolloutSimulator:
         for stack in targets:
             stack_ref = stack
 
-            def announce(stack: Stack = stack_ref) -> list[dict[str, Any]]:
+            deletion = _Rollout(stack, "DELETE", [], None)
+
+            def announce(
+                stack: Stack = stack_ref, token: str | None = deletion.token
+            ) -> list[dict[str, Any]]:
                 return [
-                    self._stack_event(stack, "DELETE_IN_PROGRESS", "User Initiated"),
-                    self._stack_event(stack, "DELETE_COMPLETE"),
+                    self._stack_event(stack, "DELETE_IN_PROGRESS", "User Initiated", token=token),
+                    self._stack_event(stack, "DELETE_COMPLETE", token=token),
                 ]
 
-            self._schedule(_Rollout(stack, "DELETE", [], None), [(0.0, announce)])
+            self._schedule(deletion, [(0.0, announce)])
         return None
 
     # ---------------------------------------------------------------- rollout lifecycle
@@ -1014,8 +1028,15 @@ class RolloutSimulator:
             self._schedule(
                 rollout,
                 [
-                    (0.0, lambda: [self._stack_event(stack, in_progress, "User Initiated")]),
-                    (0.0, lambda: [self._stack_event(stack, complete)]),
+                    (
+                        0.0,
+                        lambda: [
+                            self._stack_event(
+                                stack, in_progress, "User Initiated", token=rollout.token
+                            )
+                        ],
+                    ),
+                    (0.0, lambda: [self._stack_event(stack, complete, token=rollout.token)]),
                 ],
             )
             return
@@ -1034,7 +1055,7 @@ class RolloutSimulator:
             )
 
         def begin() -> list[dict[str, Any]]:
-            events = [self._stack_event(stack, in_progress, "User Initiated")]
+            events = [self._stack_event(stack, in_progress, "User Initiated", token=rollout.token)]
             for item in rollout.services:
                 events.append(
                     self._ecs_event(
@@ -1105,7 +1126,7 @@ class RolloutSimulator:
             )
         status = f"{rollout.operation}_COMPLETE"
         self._set_status(stack, status)
-        events.append(self._stack_event(stack, status))
+        events.append(self._stack_event(stack, status, token=rollout.token))
         return events
 
     def _fail(self, rollout: _Rollout) -> list[dict[str, Any]]:
@@ -1158,7 +1179,7 @@ class RolloutSimulator:
             status = "UPDATE_ROLLBACK_IN_PROGRESS"
             reason = f"The following resource(s) failed to update: [{names}]. "
         self._set_status(stack, status, reason)
-        events.append(self._stack_event(stack, status, reason))
+        events.append(self._stack_event(stack, status, reason, token=rollout.token))
         return events
 
     def _finish(self, rollout: _Rollout) -> list[dict[str, Any]]:
@@ -1181,7 +1202,7 @@ class RolloutSimulator:
             # create the failed resources again to resolve them (DescribeStacks answered 500).
             stack.output_map = OutputMap(stack.resource_map, {}, stack.stack_id)
             self._set_status(stack, "ROLLBACK_COMPLETE")
-            return [self._stack_event(stack, "ROLLBACK_COMPLETE")]
+            return [self._stack_event(stack, "ROLLBACK_COMPLETE", token=rollout.token)]
         for item in rollout.services:
             self._resource_event(
                 stack, item.logical_id, item.service.arn, "AWS::ECS::Service", "UPDATE_IN_PROGRESS"
@@ -1194,7 +1215,7 @@ class RolloutSimulator:
                 stack, item.logical_id, item.service.arn, "AWS::ECS::Service", "UPDATE_COMPLETE"
             )
         self._set_status(stack, "UPDATE_ROLLBACK_COMPLETE")
-        return [self._stack_event(stack, "UPDATE_ROLLBACK_COMPLETE")]
+        return [self._stack_event(stack, "UPDATE_ROLLBACK_COMPLETE", token=rollout.token)]
 
     # ---------------------------------------------------------------- ECS side of a crash
 

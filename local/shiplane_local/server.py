@@ -130,11 +130,11 @@ class CountingMotoServer(ThreadedMotoServer):
     """`ThreadedMotoServer` whose WSGI application counts requests and makes each DynamoDB
     request atomic."""
 
-    def __init__(self, ip_address: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(self, ip_address: str = "127.0.0.1", port: int = 0, faults: Any = None) -> None:
         super().__init__(ip_address=ip_address, port=port, verbose=False)
-        self.counter = ApiCallCounter(
-            SerializedDynamoDB(DomainDispatcherApplication(create_backend_app))
-        )
+        app: Any = SerializedDynamoDB(DomainDispatcherApplication(create_backend_app))
+        app = faults.middleware(app) if faults is not None else app  # planned throttles
+        self.counter = ApiCallCounter(app)
 
     def _server_entry(self) -> None:
         self._server = make_server(

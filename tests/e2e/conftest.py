@@ -5,7 +5,8 @@ from __future__ import annotations
 import copy
 import json
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,16 +15,36 @@ from shiplane.adapters.dynamodb import DynamoStore
 from shiplane.domain.models import Configuration
 from shiplane.services.apply_configuration import apply_configuration
 from shiplane_local.cloud import LocalCloud
+from shiplane_local.faults import FaultPlan, Faults
 from shiplane_local.targets import prepare_targets
 from tests.helpers import demo_configuration
 
 ROLLOUT_DELAY = 0.2
+# AWS's delays at 1 %: Lambda's async retries after 0.6 s and 1.2 s instead of 1 and 2 min.
+TIME_SCALE = 0.01
 
 
 @pytest.fixture(scope="module")
 def cloud() -> Iterator[LocalCloud]:
-    with LocalCloud(rollout_delay=ROLLOUT_DELAY, parameters={"LogLevel": "WARNING"}) as running:
+    with LocalCloud(
+        rollout_delay=ROLLOUT_DELAY, parameters={"LogLevel": "WARNING"}, time_scale=TIME_SCALE
+    ) as running:
         yield running
+
+
+@pytest.fixture
+def fault_plan(
+    cloud: LocalCloud,
+) -> Iterator[Callable[[FaultPlan | dict[str, Any] | str | Path], Faults]]:
+    """Load a fault plan (a mapping, YAML text or a YAML file) for one test:
+    `faults = fault_plan({...})`, then `faults.fired()` to see what fired. Cleared after."""
+
+    def load(plan: FaultPlan | dict[str, Any] | str | Path) -> Faults:
+        cloud.faults.load(plan)
+        return cloud.faults
+
+    yield load
+    cloud.faults.clear()
 
 
 @pytest.fixture(scope="module")
