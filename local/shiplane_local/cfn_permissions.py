@@ -45,7 +45,14 @@ CLOUDFORMATION_SESSION = "AWSCloudFormation"
 
 # AWS SDK service names as the Java SDK v2 (which the handlers use) prints them, and the
 # HTTP status of each service's AccessDenied.
-_SDK_SERVICE = {"ecs": ("Ecs", 400), "logs": ("CloudWatchLogs", 400), "iam": ("Iam", 403)}
+_SDK_SERVICE = {
+    "ecs": ("Ecs", 400),
+    "logs": ("CloudWatchLogs", 400),
+    "iam": ("Iam", 403),
+    "dynamodb": ("DynamoDb", 400),
+    "s3": ("S3", 403),
+    "sts": ("Sts", 403),
+}
 
 
 @dataclass(frozen=True)
@@ -283,7 +290,8 @@ class HandlerAccessDenied(Exception):
 
 def handler_message(denial_message: str, action: str) -> str:
     """AWS's AccessDenied as the handler's SDK reports it."""
-    sdk, status = _SDK_SERVICE.get(action.split(":", 1)[0].lower(), ("Unknown", 400))
+    service = action.split(":", 1)[0].lower()
+    sdk, status = _SDK_SERVICE.get(service, (service.capitalize(), 400))
     return f"{denial_message} (Service: {sdk}, Status Code: {status}, Request ID: {uuid.uuid4()})"
 
 
