@@ -311,6 +311,18 @@ def check(principal: str | None, logical_id: str, target: Target, operation: Ope
     """Raise HandlerAccessDenied at the first permission `principal` lacks."""
     if principal is None:
         return
+    current = _OPERATION.get()
+    if current is not None and logical_id in current.denied:
+        raise current.denied[logical_id]
+    try:
+        _check(principal, logical_id, target, operation)
+    except HandlerAccessDenied as denied:
+        if current is not None:
+            current.denied[logical_id] = denied
+        raise
+
+
+def _check(principal: str, logical_id: str, target: Target, operation: Operation) -> None:
     for permission in required_permissions(target, operation):
         denial = authorize(principal, permission.action, permission.resource, permission.context)
         if denial is not None:
@@ -326,6 +338,8 @@ def check(principal: str | None, logical_id: str, target: Target, operation: Ope
 class _StackOperation:
     role_arn: str | None  # the role given with this operation, if any
     caller: str | None
+    # moto retries a failed resource update several times: one denial per resource
+    denied: dict[str, HandlerAccessDenied] = field(default_factory=dict)
 
 
 _OPERATION: contextvars.ContextVar[_StackOperation | None] = contextvars.ContextVar(

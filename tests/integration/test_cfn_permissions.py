@@ -13,6 +13,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from shiplane_local.iam import USAGE
 from shiplane_local.iam.principal import acting_as
 from shiplane_local.rollouts import RolloutSimulator
 
@@ -291,6 +292,7 @@ def test_an_update_the_role_may_not_make_rolls_back(cloud: dict[str, Any]) -> No
         ],
     )["taskDefinition"]["taskDefinitionArn"]
 
+    USAGE.reset()
     # no RoleARN: the stack keeps its role, as in AWS
     cloud["cfn"].update_stack(
         StackName=STACK,
@@ -306,6 +308,9 @@ def test_an_update_the_role_may_not_make_rolls_back(cloud: dict[str, Any]) -> No
     assert failed["ResourceStatus"] == "UPDATE_FAILED"
     match = DENIED.match(failed["ResourceStatusReason"])
     assert match and match["action"] == "ecs:UpdateService"
+    # one denial, however often moto retries the resource
+    denied = [n for (_, action, _), n in USAGE.denied.items() if action == "ecs:UpdateService"]
+    assert denied == [1]
     assert services(cloud)[0]["taskDefinition"] == cloud["task_definition"]
     described = cloud["cfn"].describe_stacks(StackName=STACK)["Stacks"][0]
     assert described["RoleARN"] == role
@@ -323,3 +328,26 @@ def test_a_delete_the_role_may_not_make_fails(cloud: dict[str, Any]) -> None:
     match = DENIED.match(failed["ResourceStatusReason"])
     assert match and match["action"] == "ecs:DeleteService"
     assert len(services(cloud)) == 1
+
+
+def test_a_change_set_runs_as_its_role(cloud: dict[str, Any]) -> None:
+    role = make_role(cloud, "shiplane-deploy-cfn-exec", _without("ecs:CreateService"))
+    cloud["cfn"].create_change_set(
+        StackName=STACK,
+        ChangeSetName="first",
+        ChangeSetType="CREATE",
+        TemplateBody=json.dumps(TEMPLATE),
+        Parameters=[
+            {"ParameterKey": "TaskDefinitionArn", "ParameterValue": cloud["task_definition"]}
+        ],
+        RoleARN=role,
+    )
+
+    cloud["cfn"].execute_change_set(ChangeSetName="first", StackName=STACK)
+    cloud["sim"].settle(timeout=30)
+
+    assert status(cloud) == "ROLLBACK_COMPLETE"
+    (failed,) = failures(cloud)
+    match = DENIED.match(failed["ResourceStatusReason"])
+    assert match and match["action"] == "ecs:CreateService"
+    assert services(cloud) == []
