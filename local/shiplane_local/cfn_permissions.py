@@ -143,6 +143,11 @@ CONDITIONAL: dict[tuple[str, str], Needed] = {
 }
 
 
+# Types whose every property but Tags is create-only (the schema's createOnlyProperties):
+# a change CloudFormation makes to one is a replacement, which the create handler does.
+REPLACED_ON_UPDATE = {"AWS::ECS::TaskDefinition"}
+
+
 # -- the resource each permission is authorized against ------------------------------------
 @dataclass(frozen=True)
 class Target:
@@ -420,7 +425,12 @@ def install(patches: Any) -> None:
         if principal is not None:
             current = resources_map._parsed_resources.get(logical_id)
             target = _target(resource_json, resources_map, _physical_id(current))
-            check(principal, logical_id, target, "update")
+            # a change of a create-only property replaces the resource: the create handler
+            # makes the new one
+            operation = "create" if target.resource_type in REPLACED_ON_UPDATE else "update"
+            if operation == "create":
+                target = _target(resource_json, resources_map)
+            check(principal, logical_id, target, operation)
         return originals["update"](logical_id, resource_json, resources_map, *a, **k)
 
     def delete_resource(resources_map: Any, parsed_resource: Any, resource_json: Any) -> None:

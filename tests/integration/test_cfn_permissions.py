@@ -351,3 +351,64 @@ def test_a_change_set_runs_as_its_role(cloud: dict[str, Any]) -> None:
     match = DENIED.match(failed["ResourceStatusReason"])
     assert match and match["action"] == "ecs:CreateService"
     assert services(cloud) == []
+
+
+def test_a_new_task_definition_revision_is_a_replacement_made_by_the_create_handler(
+    cloud: dict[str, Any],
+) -> None:
+    template = {
+        "Parameters": {"Image": {"Type": "String"}},
+        "Resources": {
+            "TaskDefinition": {
+                "Type": "AWS::ECS::TaskDefinition",
+                "Properties": {
+                    "Family": "web-dev",
+                    "ContainerDefinitions": [
+                        {"Name": "app", "Image": {"Ref": "Image"}, "Memory": 512}
+                    ],
+                },
+            }
+        },
+    }
+    policy = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Action": [
+                    "ecs:RegisterTaskDefinition",
+                    "ecs:DescribeTaskDefinition",
+                    "ecs:DeregisterTaskDefinition",
+                    "ecs:TagResource",
+                    "ecs:UntagResource",
+                    "ecs:ListTagsForResource",
+                ],
+                "Resource": "*",
+            }
+        ],
+    }
+    role = make_role(cloud, "shiplane-deploy-cfn-exec", policy)
+
+    def apply(operation: str, image: str) -> None:
+        getattr(cloud["cfn"], operation)(
+            StackName=STACK,
+            TemplateBody=json.dumps(template),
+            Parameters=[{"ParameterKey": "Image", "ParameterValue": image}],
+            RoleARN=role,
+        )
+        cloud["sim"].settle(timeout=30)
+
+    apply("create_stack", "app:1")
+    assert status(cloud) == "CREATE_COMPLETE"
+    policy["Statement"][0]["Action"].remove("ecs:RegisterTaskDefinition")
+    cloud["iam"].put_role_policy(
+        RoleName="shiplane-deploy-cfn-exec", PolicyName="stack", PolicyDocument=json.dumps(policy)
+    )
+
+    apply("update_stack", "app:2")
+
+    assert status(cloud) == "UPDATE_ROLLBACK_COMPLETE"
+    match = DENIED.match(failures(cloud)[0]["ResourceStatusReason"])
+    assert match and match["action"] == "ecs:RegisterTaskDefinition"
+    families = cloud["ecs"].list_task_definitions(familyPrefix="web-dev")["taskDefinitionArns"]
+    assert [arn.rsplit(":", 1)[-1] for arn in families] == ["1"]

@@ -123,3 +123,15 @@ def test_the_sdk_names_the_service_in_the_message() -> None:
     assert "(Service: Ecs, Status Code: 400, Request ID: " in handler_message("m", "ecs:X")
     assert "(Service: CloudWatchLogs, Status Code: 400" in handler_message("m", "logs:X")
     assert "(Service: Iam, Status Code: 403" in handler_message("m", "iam:PassRole")
+
+
+def test_types_replaced_on_update_have_only_create_only_properties_but_tags() -> None:
+    from cfnlint.schema import PROVIDER_SCHEMA_MANAGER
+
+    from shiplane_local.cfn_permissions import REPLACED_ON_UPDATE
+
+    for resource_type in REPLACED_ON_UPDATE:
+        schema = PROVIDER_SCHEMA_MANAGER.get_resource_schema("us-east-1", resource_type).schema
+        create_only = {p.rsplit("/", 1)[-1] for p in schema["createOnlyProperties"]}
+        read_only = {p.rsplit("/", 1)[-1] for p in schema["readOnlyProperties"]}
+        assert set(schema["properties"]) - create_only - read_only == {"Tags"}
