@@ -58,6 +58,8 @@ from moto.ecs.models import (
 )
 
 from ._patching import Patches
+from .cfn_permissions import delete_created_resources
+from .cfn_permissions import install as install_permissions
 from .cfn_tokens import request_token
 from .cfn_tokens import using as using_token
 
@@ -464,12 +466,28 @@ class _Rollout:
     previous: _StackSnapshot | None
     failure: str | None = None  # a failure that happened in moto itself
     failed_resource: str | None = None
+    failed_type: str | None = None
+    failure_reason: str | None = None  # the resource's status reason, when the handler said
     cancelled: bool = False
     crashed: list[tuple[_ServiceRollout, dict[str, Any]]] = field(default_factory=list)
     steps_left: int = 0
     # The ClientRequestToken of the API call that started the operation (read when the
     # rollout is created, on the request's thread); every status event of it carries it.
     token: str | None = field(default_factory=request_token)
+
+
+def _failed(stack: Stack, operation: str, previous: Any, exc: Exception) -> _Rollout:
+    """A stack operation that failed in moto, e.g. a handler denied a permission."""
+    return _Rollout(
+        stack,
+        operation,
+        [],
+        previous,
+        failure=str(exc),
+        failed_resource=getattr(exc, "logical_id", None),
+        failed_type=getattr(exc, "resource_type", None),
+        failure_reason=getattr(exc, "status_reason", None),
+    )
 
 
 @dataclass(order=True)
@@ -616,6 +634,8 @@ class RolloutSimulator:
             ("delete_from_cloudformation_json", _cfn_deregister_task_definition),
         ):
             patches.replace(TaskDefinition, name, classmethod(handler))
+        # outermost: the stack operations above run as the stack's role (or its caller)
+        install_permissions(patches)
         self._patches = patches
         self._stopping = False
         self._worker = threading.Thread(target=self._run, name="shiplane-rollouts", daemon=True)
@@ -816,7 +836,7 @@ class RolloutSimulator:
                 stack = created[0]
                 log.warning("creating stack %s failed in moto: %s", stack.name, exc, exc_info=True)
                 self._drop_terminal_stack_event(stack)
-                rollout = _Rollout(stack, "CREATE", [], None, failure=str(exc))
+                rollout = _failed(stack, "CREATE", None, exc)
                 self._start(rollout)
                 return stack
             self._after_change(stack, "CREATE", {}, None)
@@ -842,14 +862,14 @@ class RolloutSimulator:
             except Exception as exc:
                 log.warning("updating stack %s failed in moto: %s", name, exc, exc_info=True)
                 self._drop_terminal_stack_event(stack)
-                rollout = _Rollout(stack, "UPDATE", [], previous, failure=str(exc))
+                rollout = _failed(stack, "UPDATE", previous, exc)
                 self._start(rollout)
                 return stack
             try:
                 _propagate_task_definitions(stack)
             except Exception as exc:
                 self._drop_terminal_stack_event(stack)
-                self._start(_Rollout(stack, "UPDATE", [], previous, failure=str(exc)))
+                self._start(_failed(stack, "UPDATE", previous, exc))
                 return stack
             self._after_change(stack, "UPDATE", services, previous)
             return stack
@@ -883,7 +903,7 @@ class RolloutSimulator:
             except Exception as exc:
                 log.warning("change set %s failed in moto: %s", change_set_name, exc, exc_info=True)
                 self._drop_terminal_stack_event(stack)
-                self._start(_Rollout(stack, operation, [], previous, failure=str(exc)))
+                self._start(_failed(stack, operation, previous, exc))
                 return None
             if change_set.parameters:
                 stack.parameters = dict(change_set.parameters)
@@ -1154,9 +1174,12 @@ class RolloutSimulator:
                 stack,
                 rollout.failed_resource or stack.name,
                 "",
-                "AWS::ECS::Service" if rollout.failed_resource else "AWS::CloudFormation::Stack",
+                rollout.failed_type
+                or (
+                    "AWS::ECS::Service" if rollout.failed_resource else "AWS::CloudFormation::Stack"
+                ),
                 f"{rollout.operation}_FAILED",
-                f'Resource handler returned message: "{rollout.failure}"',
+                rollout.failure_reason or f'Resource handler returned message: "{rollout.failure}"',
             )
         for item in rollout.services:
             if id(item) not in crashed:  # cancelled by the rollback
@@ -1201,6 +1224,8 @@ class RolloutSimulator:
             # As in AWS, a stack whose create rolled back has no outputs; moto would try to
             # create the failed resources again to resolve them (DescribeStacks answered 500).
             stack.output_map = OutputMap(stack.resource_map, {}, stack.stack_id)
+            if rollout.failure is not None:
+                delete_created_resources(stack)
             self._set_status(stack, "ROLLBACK_COMPLETE")
             return [self._stack_event(stack, "ROLLBACK_COMPLETE", token=rollout.token)]
         for item in rollout.services:

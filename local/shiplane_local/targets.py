@@ -1,5 +1,6 @@
 """What a target account needs before Shiplane can deploy to it, made in the local cloud:
-the ECS cluster and the deploy role (trusting Shiplane with the target's external ID).
+the ECS cluster, the deploy role (trusting Shiplane with the target's external ID) and
+the CloudFormation execution role stacks run as (with the bootstrap template's policies).
 In AWS, bootstrap/target-account.yaml creates the role; the cluster is the user's."""
 
 from __future__ import annotations
@@ -39,3 +40,26 @@ def prepare_targets(cloud: Any, config: Configuration) -> None:
         }
         with contextlib.suppress(iam.exceptions.EntityAlreadyExistsException):
             iam.create_role(RoleName=role_name, AssumeRolePolicyDocument=json.dumps(trust))
+        if target.cloudformation_role_arn is None:
+            _create_stack_role(iam, cloud.account_id, target.account_id, target.region, role_name)
+
+
+def _create_stack_role(
+    iam: Any, shiplane_account: str, account: str, region: str, deploy_role: str
+) -> None:
+    """The bootstrap's CloudFormation execution role (Shiplane's default RoleARN), with
+    the template's own policies: stacks run as it and need what it grants."""
+    from .bootstrap_template import role
+
+    name, trust, policies = role(
+        "CloudFormationExecutionRole",
+        account_id=account,
+        region=region,
+        parameters={"DeployRoleName": deploy_role, "ShiplaneAccountId": shiplane_account},
+    )
+    with contextlib.suppress(iam.exceptions.EntityAlreadyExistsException):
+        iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))
+        for policy_name, document in policies:
+            iam.put_role_policy(
+                RoleName=name, PolicyName=policy_name, PolicyDocument=json.dumps(document)
+            )

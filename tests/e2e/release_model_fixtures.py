@@ -17,7 +17,7 @@ from shiplane_local.cloud import LocalCloud
 from shiplane_local.targets import prepare_targets
 
 REGISTRY = "123456789012.dkr.ecr.us-east-1.amazonaws.com"
-EXECUTION_ROLE = "arn:aws:iam::123456789012:role/shiplane-e2e-task-execution"
+EXECUTION_ROLE = "arn:aws:iam::123456789012:role/shiplane-task-e2e-execution"
 SETTLE_SECONDS = 120
 
 

@@ -4,6 +4,7 @@ template), and the container's environment gets the earlier stack's output."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -38,6 +39,28 @@ Outputs:
 """
 
 
+def stack_role(cloud: LocalCloud, name: str) -> str:
+    """A role CloudFormation may run the infra stack as (what its resources' handlers use)."""
+    iam = cloud.client("iam")
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": "cloudformation.amazonaws.com"},
+                "Action": "sts:AssumeRole",
+            }
+        ],
+    }
+    arn = iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+    policy = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": ["sqs:*", "ssm:*"], "Resource": "*"}],
+    }
+    iam.put_role_policy(RoleName=name, PolicyName="infra", PolicyDocument=json.dumps(policy))
+    return str(arn)
+
+
 def test_a_cloudformation_step_feeds_its_outputs_to_the_next_step(
     cloud: LocalCloud, store: DynamoStore
 ) -> None:
@@ -54,6 +77,8 @@ def test_a_cloudformation_step_feeds_its_outputs_to_the_next_step(
         "parameters": {"Greeting": "hello #{Shiplane.Release.Number}"},
         "packages": [{"name": "app", "repository": w.repository}],
         "tags": {"team": "e2e"},
+        # the bootstrap's execution role may create services, not queues: a role of its own
+        "role_arn": stack_role(cloud, f"shiplane-stack-{w.id}"),
     }
     project["steps"].insert(0, infra)
     w.apply(

@@ -30,7 +30,7 @@ Outputs:
   QueueUrl:
     Value: !Ref Queue
 """
-ROLE = "arn:aws:iam::123456789012:role/infra-cfn"
+ROLE = "arn:aws:iam::123456789012:role/shiplane-stack-infra"
 
 
 @pytest.fixture
@@ -97,6 +97,9 @@ def test_the_stack_outputs_of_a_cloudformation_step_reach_the_next_step(
     assert deployment.outputs == {"infra": {"QueueUrl": url}}
 
     registered_web, web_token = pipeline.start_unit(web_unit)
+    # no role configured: the service stack runs as the bootstrap's execution role, never
+    # as the deploy role itself
+    assert gateway.last_role == "arn:aws:iam::123456789012:role/shiplane-deploy-cfn-exec"
     definition = gateway.task_definitions[registered_web["task_definition_arn"]]
     environment = {
         e["name"]: e["value"] for e in definition["containerDefinitions"][0]["environment"]

@@ -220,7 +220,7 @@ def api() -> ApiDependencies:
         now=utc_now,
         pipeline=SfnPipeline(settings.state_machine_arn),
         tokens=tokens(),
-        secrets=SsmSecrets(),
+        secrets=SsmSecrets(kms_key_id=settings.secrets_kms_key_id or None),
         registry=EcrRegistry(),
         gateways=gateways(),
         scheduler=EventBridgeScheduler(settings.schedule_group_name, settings.scheduler_role_arn),

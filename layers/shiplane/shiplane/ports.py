@@ -266,7 +266,7 @@ class TargetGateway(Protocol):
         template: dict[str, Any],
         parameters: dict[str, str],
         tags: dict[str, str],
-        role_arn: str | None,
+        role_arn: str,
         *,
         capabilities: Sequence[str] = (),
         client_request_token: str | None = None,
@@ -277,7 +277,7 @@ class TargetGateway(Protocol):
         template: dict[str, Any],
         parameters: dict[str, str],
         tags: dict[str, str],
-        role_arn: str | None,
+        role_arn: str,
         *,
         capabilities: Sequence[str] = (),
         client_request_token: str | None = None,
@@ -291,7 +291,7 @@ class TargetGateway(Protocol):
         event), None when CloudFormation does not say."""
         ...
 
-    def continue_update_rollback(self, stack_name: str, role_arn: str | None) -> None: ...
+    def continue_update_rollback(self, stack_name: str, role_arn: str) -> None: ...
     def stack_failure_events(self, stack_name: str, limit: int = 10) -> list[str]: ...
     def describe_service(self, cluster: str, service: str) -> ServiceState | None: ...
     def stopped_task_reasons(self, cluster: str, family: str, limit: int = 10) -> list[str]: ...
@@ -304,7 +304,7 @@ class TargetGateway(Protocol):
         stack_name: str,
         template: dict[str, Any],
         parameters: dict[str, str],
-        role_arn: str | None,
+        role_arn: str,
     ) -> list[ResourceChange]:
         """What an update of an existing stack would change, through a change set that is
         created, described and deleted again; [] when nothing would change."""

@@ -19,6 +19,9 @@ class Settings(BaseModel):
     # The api function's: what it starts, where sensitive values go.
     state_machine_arn: str = Field(alias="STATE_MACHINE_ARN", default="")
     secrets_prefix: str = Field(alias="SECRETS_PREFIX", default="/shiplane/")
+    # Shiplane's own KMS key: SecureStrings under the default aws/ssm key cannot be
+    # decrypted by another account's task execution role. Empty: the default key.
+    secrets_kms_key_id: str = Field(alias="SECRETS_KMS_KEY_ID", default="")
     # The api function's scheduled deployments: the schedule group and the role the
     # Scheduler starts the pipeline as.
     schedule_group_name: str = Field(alias="SCHEDULE_GROUP_NAME", default="")

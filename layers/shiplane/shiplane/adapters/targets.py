@@ -135,7 +135,7 @@ class BotoTargetGateway:
         stack_name: str,
         template: dict[str, Any],
         parameters: dict[str, str],
-        role_arn: str | None,
+        role_arn: str,
     ) -> list[ResourceChange]:
         # No Tags: the stack keeps its own, so only the template and parameters count.
         args = self._stack_args(stack_name, template, parameters, {}, role_arn)
@@ -223,7 +223,7 @@ class BotoTargetGateway:
         template: dict[str, Any],
         parameters: dict[str, str],
         tags: dict[str, str],
-        role_arn: str | None,
+        role_arn: str,
         capabilities: Sequence[str] = (),
     ) -> dict[str, Any]:
         args: dict[str, Any] = {
@@ -233,9 +233,9 @@ class BotoTargetGateway:
                 {"ParameterKey": k, "ParameterValue": v} for k, v in sorted(parameters.items())
             ],
             "Tags": [{"Key": k, "Value": v} for k, v in sorted(tags.items())],
+            # Always: without a role CloudFormation acts as the deploy role itself.
+            "RoleARN": role_arn,
         }
-        if role_arn:
-            args["RoleARN"] = role_arn
         if capabilities:
             args["Capabilities"] = list(capabilities)
         return args
@@ -246,7 +246,7 @@ class BotoTargetGateway:
         template: dict[str, Any],
         parameters: dict[str, str],
         tags: dict[str, str],
-        role_arn: str | None,
+        role_arn: str,
         *,
         capabilities: Sequence[str] = (),
         client_request_token: str | None = None,
@@ -267,7 +267,7 @@ class BotoTargetGateway:
         template: dict[str, Any],
         parameters: dict[str, str],
         tags: dict[str, str],
-        role_arn: str | None,
+        role_arn: str,
         *,
         capabilities: Sequence[str] = (),
         client_request_token: str | None = None,
@@ -302,10 +302,8 @@ class BotoTargetGateway:
                 return str(event.get("ClientRequestToken") or "") or None
         return None
 
-    def continue_update_rollback(self, stack_name: str, role_arn: str | None) -> None:
-        args: dict[str, Any] = {"StackName": stack_name}
-        if role_arn:
-            args["RoleARN"] = role_arn
+    def continue_update_rollback(self, stack_name: str, role_arn: str) -> None:
+        args: dict[str, Any] = {"StackName": stack_name, "RoleARN": role_arn}
         try:
             self.cloudformation.continue_update_rollback(**args)
         except ClientError as exc:

@@ -106,7 +106,12 @@ class Target(Model):
     cluster: str = Field(min_length=1, max_length=255)
     deploy_role_arn: str = Field(pattern=ROLE_ARN_PATTERN)
     external_id: str | None = Field(default=None, min_length=2, max_length=1224)
-    cloudformation_role_arn: str | None = Field(default=None, pattern=ROLE_ARN_PATTERN)
+    cloudformation_role_arn: str | None = Field(
+        default=None,
+        pattern=ROLE_ARN_PATTERN,
+        description="the role CloudFormation runs this target's stacks as; default: the "
+        "bootstrap's execution role, {deploy role name}-cfn-exec in the deploy role's account",
+    )
     subnets: list[Annotated[str, Field(pattern=r"^subnet-[0-9a-f]{8}([0-9a-f]{9})?$")]] = Field(
         min_length=1, max_length=16, description="default awsvpc subnets"
     )
@@ -121,6 +126,27 @@ class Target(Model):
     @property
     def account_id(self) -> str:
         return self.deploy_role_arn.split(":")[4]
+
+    @property
+    def stack_role_arn(self) -> str:
+        """The role every stack operation names as RoleARN: never none, or CloudFormation
+        would act as the deploy role, which may not create services."""
+        return self.cloudformation_role_arn or bootstrap_execution_role_arn(self.deploy_role_arn)
+
+
+# bootstrap/target-account.yaml lets its roles pass only roles named so to ECS.
+TASK_ROLE_PREFIX = "shiplane-task-"
+# ... and pass CloudFormation only its execution role or roles named so.
+STACK_ROLE_PREFIX = "shiplane-stack-"
+# bootstrap/target-account.yaml names its CloudFormation execution role after the deploy
+# role: RoleName ${DeployRoleName}-cfn-exec.
+EXECUTION_ROLE_SUFFIX = "-cfn-exec"
+
+
+def bootstrap_execution_role_arn(deploy_role_arn: str) -> str:
+    """The bootstrap's execution role in the account of `deploy_role_arn`."""
+    prefix, _, resource = deploy_role_arn.partition(":role/")
+    return f"{prefix}:role/{resource.rsplit('/', 1)[-1]}{EXECUTION_ROLE_SUFFIX}"
 
 
 # Fargate's task sizes: cpu units -> the memory (MiB) each allows.
@@ -372,8 +398,18 @@ class TaskSpec(Model):
     memory: int = Field(default=512)
     cpu_architecture: Literal["X86_64", "ARM64"] = "X86_64"
     operating_system_family: Literal["LINUX"] = "LINUX"
-    task_role_arn: str | None = Field(default=None, pattern=ROLE_ARN_PATTERN)
-    execution_role_arn: str | None = Field(default=None, pattern=ROLE_ARN_PATTERN)
+    task_role_arn: str | None = Field(
+        default=None,
+        pattern=ROLE_ARN_PATTERN,
+        description="must be a role named shiplane-task-* (the only roles the target "
+        "account's bootstrap roles may pass to ECS)",
+    )
+    execution_role_arn: str | None = Field(
+        default=None,
+        pattern=ROLE_ARN_PATTERN,
+        description="must be a role named shiplane-task-*; the bootstrap creates "
+        "shiplane-task-execution (ECR pulls, logs, Shiplane's sensitive values)",
+    )
     containers: list[Container] = Field(min_length=1, max_length=10)
     volumes: list[Volume] = Field(default_factory=list)
     logging: LoggingSpec = Field(default_factory=LoggingSpec)
@@ -633,7 +669,9 @@ class CloudFormationStep(Model):
     role_arn: str | None = Field(
         default=None,
         pattern=ROLE_ARN_PATTERN,
-        description="CloudFormation's execution role; default the target's",
+        description="CloudFormation's execution role; default the target's. A role of "
+        "your own must be named shiplane-stack-* (the only roles besides the bootstrap's "
+        "execution role that the deploy role may pass to CloudFormation)",
     )
     packages: list[PackageReference] = Field(default_factory=list)
     wait: WaitSpec = Field(default_factory=WaitSpec)

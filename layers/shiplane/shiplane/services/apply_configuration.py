@@ -6,7 +6,14 @@ from __future__ import annotations
 from typing import Protocol
 
 from shiplane.domain.lifecycle import effective_phases
-from shiplane.domain.models import Configuration, TenantedMode
+from shiplane.domain.models import (
+    EXECUTION_ROLE_SUFFIX,
+    STACK_ROLE_PREFIX,
+    TASK_ROLE_PREFIX,
+    Configuration,
+    EcsServiceStep,
+    TenantedMode,
+)
 from shiplane.domain.variables import Variable, check_cycles
 from shiplane.errors import ConfigurationError
 from shiplane.validation import parse
@@ -62,6 +69,39 @@ def check_configuration(config: Configuration) -> None:
                             f"{step.target_role!r}",
                             field=f"projects.{project.name}.steps.{step.name}.target_role",
                         )
+    for project in config.projects:
+        for step in project.steps:
+            if isinstance(step, EcsServiceStep):
+                _check_task_roles(project.name, step)
+            elif step.role_arn:
+                _check_stack_role(project.name, step.name, step.role_arn)
+
+
+def _check_stack_role(project: str, step: str, arn: str) -> None:
+    """The deploy role may pass CloudFormation only the bootstrap's execution role or a
+    `shiplane-stack-*` role."""
+    name = arn.rsplit("/", 1)[-1]
+    if not (name.startswith(STACK_ROLE_PREFIX) or name.endswith(EXECUTION_ROLE_SUFFIX)):
+        raise ConfigurationError(
+            f"project {project!r}, step {step!r}: role_arn {arn} must name a role called "
+            f"{STACK_ROLE_PREFIX}* (or the bootstrap's *{EXECUTION_ROLE_SUFFIX} role): the "
+            "deploy role may pass no other role to CloudFormation (iam:PassRole)",
+            field=f"projects.{project}.steps.{step}.role_arn",
+        )
+
+
+def _check_task_roles(project: str, step: EcsServiceStep) -> None:
+    """The bootstrap's deploy and execution roles may pass only `shiplane-task-*` roles to
+    ECS: any other name would fail every deployment with AccessDenied on iam:PassRole."""
+    for name in ("task_role_arn", "execution_role_arn"):
+        arn = getattr(step.task, name)
+        if arn and not arn.rsplit("/", 1)[-1].startswith(TASK_ROLE_PREFIX):
+            raise ConfigurationError(
+                f"project {project!r}, step {step.name!r}: task.{name} {arn} must name a "
+                f"role called {TASK_ROLE_PREFIX}*: the target account's bootstrap roles may "
+                "pass no other role to ECS (iam:PassRole)",
+                field=f"projects.{project}.steps.{step.name}.task.{name}",
+            )
 
 
 def _check_variables(owner: str, variables: list[Variable]) -> None:

@@ -70,7 +70,7 @@ def deploy_stack(payload: object, deps: DeployDependencies) -> None:
         rendered = render_cloudformation_step(step, lookup)
         template, parameters = rendered.template, rendered.parameters
         tags = {**step.tags, **shiplane_tags(unit)}
-        role = step.role_arn or ctx.target.cloudformation_role_arn
+        role = step.role_arn or ctx.target.stack_role_arn
         capabilities: list[str] = list(step.capabilities)
         service = ""
         unchanged = "no changes: the stack already matches the template and parameters"
@@ -85,7 +85,7 @@ def deploy_stack(payload: object, deps: DeployDependencies) -> None:
         )
         parameters = {"TaskDefinitionArn": unit.task_definition_arn}
         tags = shiplane_tags(unit)
-        role = ctx.target.cloudformation_role_arn
+        role = ctx.target.stack_role_arn
         capabilities = []
         service = service_name(step.service.name, unit.tenant)
         unchanged = "no changes: the stack already runs this task definition"
@@ -219,7 +219,7 @@ def _decide_now(
 
 
 def _clear_dead_state(
-    ctx: UnitContext, deps: DeployDependencies, role: str | None, stack: StackState | None
+    ctx: UnitContext, deps: DeployDependencies, role: str, stack: StackState | None
 ) -> StackState | None:
     """The stack as it is, once it can take a change; StackBusyError while it cannot."""
     if stack is None:

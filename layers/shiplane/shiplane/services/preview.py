@@ -272,7 +272,7 @@ def _diff_unit(item: _Rendered, deps: PreviewDependencies) -> UnitDiff:
         # The running task definition as the parameter: only template changes show.
         current = running_arn or stack.parameters.get("TaskDefinitionArn", "")
         found = gateway.preview_stack_update(
-            stack_name, template, {"TaskDefinitionArn": current}, target.cloudformation_role_arn
+            stack_name, template, {"TaskDefinitionArn": current}, target.stack_role_arn
         )
         stack_diff = StackDiff(
             stack_name=stack_name,
