@@ -70,6 +70,9 @@ def test_a_stack_that_does_not_exist_would_be_created(pipeline: Pipeline) -> Non
     assert "preview_stack_update" not in pipeline.gateway.calls
 
 
+# Shiplane always names the stack role (the target account's CloudFormation execution role).
+STACK_ROLE = "arn:aws:iam::123456789012:role/shiplane-deploy-cfn-exec"
+
 TEMPLATE: dict[str, Any] = {
     "Parameters": {"TaskDefinitionArn": {"Type": "String"}},
     "Resources": {"Topic": {"Type": "AWS::SNS::Topic"}},
@@ -88,9 +91,9 @@ def test_change_set_preview_on_cloudformation(aws: None) -> None:
         Parameters=[{"ParameterKey": "TaskDefinitionArn", "ParameterValue": "arn:1"}],
     )
 
-    assert gateway.preview_stack_update("shiplane-x", TEMPLATE, parameters, None) == []
+    assert gateway.preview_stack_update("shiplane-x", TEMPLATE, parameters, STACK_ROLE) == []
     bigger = {"Resources": {**TEMPLATE["Resources"], "Queue": {"Type": "AWS::SQS::Queue"}}}
-    changes = gateway.preview_stack_update("shiplane-x", TEMPLATE | bigger, parameters, None)
+    changes = gateway.preview_stack_update("shiplane-x", TEMPLATE | bigger, parameters, STACK_ROLE)
     # moto also reports the unchanged Topic as modified; AWS would not
     assert ("Add", "Queue", "AWS::SQS::Queue") in [
         (c.action, c.logical_id, c.resource_type) for c in changes
