@@ -28,6 +28,9 @@ from moto.stepfunctions.responses import get_backend as stepfunctions_backend
 from .activity import Activity
 from .ecr import EcrPushEvents, image_manifest
 from .eventbridge import EventDelivery
+from .iam.middleware import ENFORCEMENT, enabled_by_environment
+from .iam.services import StateMachineRole
+from .iam.signing import SigningAsInvocationRole
 from .lambda_runtime import LambdaRuntime
 from .sam_stack import ARTIFACT_BUCKET, StateMachinePatch, Translation, translate
 from .server import CountingMotoServer
@@ -57,6 +60,7 @@ class LocalCloud:
         parameters: dict[str, str] | None = None,
         api_port: int = 0,
         scheduler_interval: float | None = 1.0,
+        iam: bool | None = None,
     ) -> None:
         self.root = Path(root).resolve()
         self.template_path = Path(template) if template else self.root / "template.yaml"
@@ -86,6 +90,11 @@ class LocalCloud:
         self.scheduler_interval = scheduler_interval
         self.scheduler: Any = None  # the LocalScheduler
         self._started = False
+        # IAM enforced on every role's calls: on unless turned off here or by
+        # SHIPLANE_LOCAL_IAM=off (for diagnosis only).
+        self.iam = enabled_by_environment() if iam is None else iam
+        self._signing = SigningAsInvocationRole()
+        self._state_machine_role = StateMachineRole()
 
     # -- lifecycle -----------------------------------------------------------------------
     def __enter__(self) -> LocalCloud:
@@ -143,6 +152,9 @@ class LocalCloud:
         if self.rollouts is not None:
             self.rollouts.uninstall()
             self.rollouts = None
+        ENFORCEMENT.enabled = False
+        self._state_machine_role.uninstall()
+        self._signing.uninstall()
         self._ecr.uninstall()
         self.events.uninstall()
         self._state_machines.uninstall()
@@ -204,6 +216,9 @@ class LocalCloud:
         log.info("moto server listening on %s", self.endpoint_url)
 
     def _install(self) -> None:
+        self._signing.install()
+        self._state_machine_role.install()
+        ENFORCEMENT.enabled = self.iam
         self.runtime.install()
         self.events.install()
         self._ecr.install()

@@ -19,6 +19,8 @@ from moto.moto_server.werkzeug_app import (
 )
 from werkzeug.serving import make_server
 
+from .iam.middleware import IamEnforcement
+
 # Signing names (the credential scope) that differ from boto3's client names.
 _SIGNING_TO_CLIENT = {
     "states": "stepfunctions",
@@ -133,7 +135,7 @@ class CountingMotoServer(ThreadedMotoServer):
     def __init__(self, ip_address: str = "127.0.0.1", port: int = 0) -> None:
         super().__init__(ip_address=ip_address, port=port, verbose=False)
         self.counter = ApiCallCounter(
-            SerializedDynamoDB(DomainDispatcherApplication(create_backend_app))
+            SerializedDynamoDB(IamEnforcement(DomainDispatcherApplication(create_backend_app)))
         )
 
     def _server_entry(self) -> None:
