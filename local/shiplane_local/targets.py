@@ -97,7 +97,13 @@ def _cloudformation(cloud: Any, account: str, region: str) -> Any:
 
 
 def bootstrap_target_account(
-    cloud: Any, account: str, region: str, role_name: str, external_ids: set[str]
+    cloud: Any,
+    account: str,
+    region: str,
+    role_name: str,
+    external_ids: set[str],
+    *,
+    shiplane_stack_name: str | None = None,
 ) -> None:
     """Create (or widen the external IDs of) the bootstrap stack for one deploy role."""
     cfn = _cloudformation(cloud, account, region)
@@ -120,7 +126,7 @@ def bootstrap_target_account(
     template["Parameters"]["ExternalIdList"] = {"Type": "String", "Default": ""}
     parameters = {
         "ShiplaneAccountId": cloud.account_id,
-        "ShiplaneStackName": cloud.stack_name,
+        "ShiplaneStackName": shiplane_stack_name or cloud.stack_name,
         "ExternalId": ",".join(ids),
         "ExternalIdList": ",".join(ids),
         "DeployRoleName": role_name,

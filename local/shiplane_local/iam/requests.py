@@ -296,7 +296,7 @@ def _next_revision(family: str, region: str, account: str) -> int:
 def _ecs_services(action: str) -> Mapper:
     def services(p: Mapping[str, Any], region: str, account: str) -> list[Check]:
         cluster = _cluster_name(p.get("cluster"))
-        names = p.get("services") or [p.get("service", "")]
+        names = p.get("services") or [p.get("service") or p.get("serviceName", "")]
         context = {"ecs:cluster": _arn("ecs", region, account, f"cluster/{cluster}")}
         return [
             Check(
@@ -310,6 +310,11 @@ def _ecs_services(action: str) -> Mapper:
         ]
 
     return services
+
+
+def _ecs_create_cluster(p: Mapping[str, Any], region: str, account: str) -> list[Check]:
+    name = _cluster_name(p.get("clusterName"))
+    return [Check("ecs:CreateCluster", _arn("ecs", region, account, f"cluster/{name}"))]
 
 
 def _ecs_clusters(p: Mapping[str, Any], region: str, account: str) -> list[Check]:
@@ -514,8 +519,16 @@ MAPPERS: dict[tuple[str, str], Mapper] = {
     ("ecs", "DescribeServices"): _ecs_services("DescribeServices"),
     ("ecs", "ListServiceDeployments"): _ecs_services("ListServiceDeployments"),
     ("ecs", "ListTasks"): _ecs_list_tasks,
+    ("ecs", "CreateCluster"): _ecs_create_cluster,
+    ("ecs", "ListClusters"): _star("ecs:ListClusters"),
+    ("ecs", "ListServices"): _star("ecs:ListServices"),
+    ("ecs", "DeregisterTaskDefinition"): _star("ecs:DeregisterTaskDefinition"),
+    ("ecs", "CreateService"): _ecs_services("CreateService"),
+    ("ecs", "UpdateService"): _ecs_services("UpdateService"),
+    ("ecs", "DeleteService"): _ecs_services("DeleteService"),
     ("ecs", "DescribeTasks"): _ecs_describe_tasks,
     # CloudFormation
+    ("cloudformation", "ListStacks"): _star("cloudformation:ListStacks"),
     ("cloudformation", "CreateStack"): _cloudformation_stack("CreateStack", passes_role=True),
     ("cloudformation", "UpdateStack"): _cloudformation_stack("UpdateStack", passes_role=True),
     ("cloudformation", "ContinueUpdateRollback"): _cloudformation_stack(
