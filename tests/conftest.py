@@ -9,3 +9,12 @@ os.environ.setdefault("AWS_REGION", "us-east-1")
 os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
 os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "ShiplaneTest")
 os.environ.setdefault("POWERTOOLS_DEV", "false")
+
+
+def pytest_sessionfinish(session, exitstatus):  # type: ignore[no-untyped-def]
+    """Save this worker's IAM decisions for `python -m shiplane_local.iam report`."""
+    try:
+        from shiplane_local.iam.usage import save
+    except ImportError:  # the local cloud is not installed: nothing to save
+        return
+    save()

@@ -29,6 +29,7 @@ from .activity import Activity
 from .ecr import EcrPushEvents, image_manifest
 from .eventbridge import EventDelivery
 from .iam.middleware import ENFORCEMENT, enabled_by_environment
+from .iam.roles import hold_roles
 from .iam.services import StateMachineRole
 from .iam.signing import SigningAsInvocationRole
 from .lambda_runtime import LambdaRuntime
@@ -266,6 +267,7 @@ class LocalCloud:
             )
         self.outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
         log.info("stack %s created from %s", self.stack_name, self.template_path)
+        hold_roles(self.account_id)  # every role's grants, for the unused-grants report
         self._apply_function_environments()
 
     def _apply_function_environments(self) -> None:

@@ -149,3 +149,6 @@ def bootstrap_target_account(
     if not status.endswith("_COMPLETE") or "ROLLBACK" in status:
         raise RuntimeError(f"target bootstrap stack {stack} ended {status}")
     log.info("target account %s: bootstrap roles for %s (%s)", account, role_name, status)
+    from .iam.roles import hold_roles
+
+    hold_roles(account)

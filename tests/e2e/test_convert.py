@@ -68,7 +68,7 @@ def rich_step(w: World) -> dict[str, Any]:
             "cpu": 1024,
             "memory": 2048,
             "cpu_architecture": "ARM64",
-            "task_role_arn": "arn:aws:iam::123456789012:role/convert-e2e-task",
+            "task_role_arn": "arn:aws:iam::123456789012:role/shiplane-task-convert-e2e",
             "execution_role_arn": EXECUTION_ROLE,
             "logging": {"mode": "automatic", "retention_days": 14},
             "tags": {"team": "payments"},

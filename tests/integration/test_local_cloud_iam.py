@@ -109,6 +109,18 @@ def test_a_call_the_role_lacks_is_denied_exactly_as_aws_denies_it(cloud: LocalCl
     )
 
 
+def test_a_rest_json_denial_is_the_services_403(cloud: LocalCloud) -> None:
+    target = cloud.outputs["DeployerFunctionName"]
+    result = call(cloud, "Reader", "lambda", "invoke", FunctionName=target, Payload="{}")
+    assert result["status"] == 403
+    assert result["error"]["Code"] == "AccessDeniedException"
+    assert result["error"]["Message"].endswith(
+        "is not authorized to perform: lambda:InvokeFunction on resource: "
+        f"arn:aws:lambda:{cloud.region}:{ACCOUNT}:function:{target} because no "
+        "identity-based policy allows the lambda:InvokeFunction action"
+    )
+
+
 def test_an_operation_the_local_cloud_cannot_map_is_denied_loudly(cloud: LocalCloud) -> None:
     result = call(cloud, "Deployer", "dynamodb", "list_tables")
     assert result["error"]["Code"] == "AccessDeniedException"
