@@ -28,6 +28,7 @@ from moto.stepfunctions.responses import get_backend as stepfunctions_backend
 from .activity import Activity
 from .ecr import EcrPushEvents, image_manifest
 from .eventbridge import EventDelivery
+from .iam.cfn_roles import RoleUpdates
 from .iam.middleware import ENFORCEMENT, enabled_by_environment
 from .iam.roles import hold_roles
 from .iam.services import StateMachineRole
@@ -96,6 +97,7 @@ class LocalCloud:
         self.iam = enabled_by_environment() if iam is None else iam
         self._signing = SigningAsInvocationRole()
         self._state_machine_role = StateMachineRole()
+        self._role_updates = RoleUpdates()
 
     # -- lifecycle -----------------------------------------------------------------------
     def __enter__(self) -> LocalCloud:
@@ -155,6 +157,7 @@ class LocalCloud:
             self.rollouts = None
         ENFORCEMENT.enabled = False
         self._state_machine_role.uninstall()
+        self._role_updates.uninstall()
         self._signing.uninstall()
         self._ecr.uninstall()
         self.events.uninstall()
@@ -219,6 +222,7 @@ class LocalCloud:
     def _install(self) -> None:
         self._signing.install()
         self._state_machine_role.install()
+        self._role_updates.install()
         ENFORCEMENT.enabled = self.iam
         self.runtime.install()
         self.events.install()

@@ -161,6 +161,24 @@ def test_assume_role_needs_the_external_id(cloud: LocalCloud) -> None:
     )
 
 
+def test_a_new_targets_external_id_widens_the_bootstrap_trust(cloud: LocalCloud) -> None:
+    # a second target of the same account with its own external ID: the stack is updated
+    bootstrap_target_account(
+        cloud, ACCOUNT, cloud.region, "shiplane-deploy", {"second-target-external-id"}
+    )
+    for external_id in (EXTERNAL_ID, "second-target-external-id"):
+        result = call(
+            cloud,
+            "Deployer",
+            "sts",
+            "assume_role",
+            RoleArn=DEPLOY_ROLE,
+            RoleSessionName="iam-test",
+            ExternalId=external_id,
+        )
+        assert "response" in result, result
+
+
 def test_assume_role_is_refused_to_a_role_its_identity_policy_does_not_allow(
     cloud: LocalCloud,
 ) -> None:

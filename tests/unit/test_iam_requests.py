@@ -15,8 +15,8 @@ from functools import cache
 from typing import Any
 
 import botocore.session
-from botocore.awsrequest import HeadersDict
 import pytest
+from botocore.awsrequest import HeadersDict
 from botocore.model import ServiceModel
 from botocore.parsers import create_parser
 

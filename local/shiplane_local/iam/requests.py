@@ -410,9 +410,9 @@ def _ssm_parameter(action: str) -> Mapper:
                 checks.append(Check("kms:Encrypt", _kms_key_arn(key, region, account)))
         if action in ("GetParameter", "GetParameters") and p.get("WithDecryption"):
             for name in names:
-                key = _secure_string_key(str(name), region, account)
-                if key is not None and key not in _DEFAULT_SSM_KEYS:
-                    checks.append(Check("kms:Decrypt", _kms_key_arn(key, region, account)))
+                found = _secure_string_key(str(name), region, account)
+                if found is not None and found not in _DEFAULT_SSM_KEYS:
+                    checks.append(Check("kms:Decrypt", _kms_key_arn(found, region, account)))
         return checks
 
     return parameter

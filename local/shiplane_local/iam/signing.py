@@ -39,7 +39,7 @@ class RoleSessions:
         key = (role_arn, session_name)
         with self._lock:
             found = self._sessions.get(key)
-            if found is not None and _still_known(found.access_key, role_arn):
+            if found is not None and _still_known(str(found.access_key), role_arn):
                 return found
             found = _mint(role_arn, session_name)
             self._sessions[key] = found
@@ -71,9 +71,9 @@ def _mint(role_arn: str, session_name: str) -> ReadOnlyCredentials:
         region_name="us-east-1",
         role_session_name=session_name[:64],
         role_arn=role_arn,
-        policy=None,
+        policy=None,  # type: ignore[arg-type]  # AWS's default: none
         duration=3600,
-        external_id=None,
+        external_id=None,  # type: ignore[arg-type]
     )
     return ReadOnlyCredentials(
         session.access_key_id, session.secret_access_key, session.session_token
