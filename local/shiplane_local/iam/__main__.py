@@ -1,15 +1,14 @@
 """`python -m shiplane_local.iam report [DIR]`: per role, the calls authorized and denied in
 a run and the grants never used (least privilege, measured). The test session saves its
-decisions under $SHIPLANE_IAM_USAGE_DIR (default .shiplane/iam-usage/); `clear` empties it
-before a run."""
+decisions under $SHIPLANE_IAM_USAGE_DIR (default .shiplane/iam-usage/), having cleared
+what the previous run saved; `clear` does that by hand."""
 
 from __future__ import annotations
 
-import shutil
 import sys
 from pathlib import Path
 
-from .usage import merge, render, usage_dir
+from .usage import clear, merge, render, usage_dir
 
 
 def main(argv: list[str]) -> int:
@@ -18,7 +17,7 @@ def main(argv: list[str]) -> int:
         return 2
     directory = Path(argv[1]) if len(argv) > 1 else usage_dir()
     if argv[0] == "clear":
-        shutil.rmtree(directory, ignore_errors=True)
+        clear(directory)
         return 0
     reports = merge(directory)
     if not reports:

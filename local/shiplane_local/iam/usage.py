@@ -64,6 +64,12 @@ def _grant_key(grant: Grant) -> str:
     return f"{policy} | {grant.statement} | {grant.action_pattern}"
 
 
+def clear(directory: Path | None = None) -> None:
+    """Forget the saved decisions of an earlier run."""
+    for path in (directory or usage_dir()).glob("usage-*.json"):
+        path.unlink(missing_ok=True)
+
+
 def save(path: Path | None = None, usage: Usage = USAGE) -> Path | None:
     """Write this process's decisions (nothing when there were none)."""
     data = snapshot(usage)
