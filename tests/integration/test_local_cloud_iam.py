@@ -337,3 +337,31 @@ def test_iam_can_be_switched_off_for_diagnosis(cloud: LocalCloud) -> None:
         assert "error" not in result
     finally:
         ENFORCEMENT.enabled = True
+
+
+def test_a_schedule_starts_its_target_only_if_its_role_may(cloud: LocalCloud) -> None:
+    from datetime import UTC, datetime
+
+    scheduler = cloud.client("scheduler")
+    scheduler.create_schedule_group(Name="iam-test")
+    reader_role = f"arn:aws:iam::{ACCOUNT}:role/{role_name(cloud, 'Reader')}"
+    scheduler.create_schedule(
+        Name="start-without-permission",
+        GroupName="iam-test",
+        ScheduleExpression="at(2020-01-01T00:00:00)",
+        FlexibleTimeWindow={"Mode": "OFF"},
+        Target={"Arn": cloud.outputs["StateMachineArn"], "RoleArn": reader_role, "Input": "{}"},
+    )
+    started = cloud.scheduler.tick(datetime.now(UTC))
+    assert started == ["start-without-permission: failed"]
+    assert any(
+        "AccessDenied" in e
+        and f"is not authorized to perform: states:StartExecution on resource: "
+        f"{cloud.outputs['StateMachineArn']}"
+        in e
+        for e in cloud.activity.errors
+    )
+    executions = cloud.client("stepfunctions").list_executions(
+        stateMachineArn=cloud.outputs["StateMachineArn"]
+    )["executions"]
+    assert not any(e["name"] == "start-without-permission" for e in executions)
