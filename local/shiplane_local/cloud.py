@@ -3,7 +3,8 @@
 One object starts a moto server on localhost, patches moto so that Lambda invocations run
 the real handlers, EventBridge delivers to Lambda and Step Functions targets, ECR pushes
 emit events and state machines from the template execute, deploys `template.yaml` through
-the SAM translator as the `shiplane` stack, and installs the ECS rollout simulator.
+the SAM translator as the `shiplane` stack, and installs the ECS rollout simulator. IAM is
+enforced (`iam/`): each function's calls are signed and authorized as its execution role.
 Everything else (handlers, tests, other terminals) talks to it through boto3 and
 `AWS_ENDPOINT_URL`.
 """
