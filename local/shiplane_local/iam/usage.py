@@ -75,10 +75,9 @@ def save(path: Path | None = None, usage: Usage = USAGE) -> Path | None:
     data = snapshot(usage)
     if not data:
         return None
-    directory = usage_dir()
-    directory.mkdir(parents=True, exist_ok=True)
     worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
-    path = path or directory / f"usage-{worker}-{os.getpid()}.json"
+    path = path or usage_dir() / f"usage-{worker}-{os.getpid()}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(data, indent=1, sort_keys=True))
     return path
 
