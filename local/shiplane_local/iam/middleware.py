@@ -154,7 +154,17 @@ class IamEnforcement:
         principal = principal_for(request.access_key) if request is not None else None
         if request is None or principal is None:
             return self.app(environ, start_response)
-        denial = decide(principal, request)
+        try:
+            denial = decide(principal, request)
+        except Exception as exc:  # a mapping bug must not pass a request unevaluated
+            log.exception("iam: evaluating %s:%s failed", request.service, request.operation)
+            denial = Denial(
+                principal,
+                f"{request.service}:{request.operation}",
+                "*",
+                f"the local cloud could not evaluate {request.service}:{request.operation} "
+                f"({type(exc).__name__}: {exc}); denied rather than allowed unevaluated",
+            )
         if denial is not None:
             self.enforcement.record(denial)
             log.warning("iam: denied %s: %s", principal, denial.message)
