@@ -154,6 +154,25 @@ def test_a_secure_string_under_a_customer_key_needs_kms_but_not_under_aws_ssm(
     assert read[1] == Check("kms:Decrypt", f"arn:aws:kms:{R}:{A}:key/k-1")
 
 
+def test_running_a_task_passes_the_overridden_roles_to_ecs_tasks() -> None:
+    role = f"arn:aws:iam::{A}:role/shiplane-task-migrate"
+    found = checks(
+        "ecs",
+        "RunTask",
+        cluster="prod",
+        taskDefinition="migrate:3",
+        overrides={"taskRoleArn": role},
+    )
+    assert found[0] == Check(
+        "ecs:RunTask",
+        f"arn:aws:ecs:{R}:{A}:task-definition/migrate:3",
+        {"ecs:cluster": f"arn:aws:ecs:{R}:{A}:cluster/prod"},
+    )
+    assert found[1] == Check(
+        "iam:PassRole", role, {"iam:PassedToService": "ecs-tasks.amazonaws.com"}
+    )
+
+
 def test_assume_role_carries_the_external_id() -> None:
     [check] = checks_for(
         request("sts", "AssumeRole", "query", RoleArn="arn:aws:iam::1:role/d", ExternalId="e"), A
@@ -188,6 +207,10 @@ SAMPLES: dict[tuple[str, str], dict[str, Any]] = {
     ("events", "PutEvents"): {"Entries": [{"EventBusName": "b"}]},
     ("ecs", "DescribeTasks"): {"cluster": "c", "tasks": ["abc"]},
     ("states", "StartExecution"): {"stateMachineArn": f"arn:aws:states:{R}:{A}:stateMachine:m"},
+    ("ecs", "RunTask"): {"cluster": "c", "taskDefinition": "web:3"},
+    ("ecs", "StopTask"): {"cluster": "c", "task": "abc"},
+    ("sqs", "SendMessage"): {"QueueUrl": f"http://localhost:4566/{A}/q"},
+    ("states", "ListExecutions"): {"stateMachineArn": f"arn:aws:states:{R}:{A}:stateMachine:m"},
     ("states", "DescribeStateMachine"): {
         "stateMachineArn": f"arn:aws:states:{R}:{A}:stateMachine:m"
     },

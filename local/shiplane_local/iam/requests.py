@@ -37,6 +37,7 @@ _TARGET_PREFIX_TO_SERVICE = {
     "AWSEvents": "events",
     "Logs_20140328": "logs",
     "TrentService": "kms",
+    "AmazonSQS": "sqs",
 }
 # botocore's client names for the signing names moto routes by (REST services).
 _REST_CLIENT = {"lambda": "lambda", "scheduler": "scheduler"}
@@ -293,6 +294,47 @@ def _next_revision(family: str, region: str, account: str) -> int:
         return 1
 
 
+def _ecs_run_task(p: Mapping[str, Any], region: str, account: str) -> list[Check]:
+    cluster = _cluster_name(p.get("cluster"))
+    context = {"ecs:cluster": _arn("ecs", region, account, f"cluster/{cluster}")}
+    definition = str(p.get("taskDefinition", ""))
+    roles: list[str] = []
+    found = _task_definition(definition, region, account)
+    if found is not None:
+        arn = str(found.arn)
+        roles += [r for r in (found.task_role_arn, found.execution_role_arn) if r]
+    elif definition.startswith("arn:"):
+        arn = definition
+    else:
+        arn = _arn("ecs", region, account, f"task-definition/{definition}")
+    overrides = p.get("overrides") or {}
+    roles += [overrides[k] for k in ("taskRoleArn", "executionRoleArn") if overrides.get(k)]
+    checks = [Check("ecs:RunTask", arn, context)]
+    # ECS hands the task definition's (or the overrides') roles to the task: PassRole.
+    checks += [_pass_role(str(r), "ecs-tasks.amazonaws.com") for r in dict.fromkeys(roles)]
+    return checks
+
+
+def _task_definition(reference: str, region: str, account: str) -> Any:
+    """moto's task definition for an ARN, `family:revision` or `family` (the latest)."""
+    try:
+        from moto.ecs.models import ecs_backends
+
+        return ecs_backends[account][region].describe_task_definition(reference)
+    except Exception:
+        return None
+
+
+def _ecs_stop_task(p: Mapping[str, Any], region: str, account: str) -> list[Check]:
+    return _ecs_describe_tasks({**p, "tasks": [p.get("task", "")]}, region, account, "StopTask")
+
+
+def _sqs_send(p: Mapping[str, Any], region: str, account: str) -> list[Check]:
+    url = str(p.get("QueueUrl", "")).rstrip("/")
+    owner, name = url.split("/")[-2:] if url.count("/") >= 4 else (account, url)
+    return [Check("sqs:SendMessage", _arn("sqs", region, owner, name))]
+
+
 def _ecs_services(action: str) -> Mapper:
     def services(p: Mapping[str, Any], region: str, account: str) -> list[Check]:
         cluster = _cluster_name(p.get("cluster"))
@@ -342,12 +384,14 @@ def _ecs_list_tasks(p: Mapping[str, Any], region: str, account: str) -> list[Che
     return [Check("ecs:ListTasks", "*", context)]
 
 
-def _ecs_describe_tasks(p: Mapping[str, Any], region: str, account: str) -> list[Check]:
+def _ecs_describe_tasks(
+    p: Mapping[str, Any], region: str, account: str, action: str = "DescribeTasks"
+) -> list[Check]:
     cluster = _cluster_name(p.get("cluster"))
     context = {"ecs:cluster": _arn("ecs", region, account, f"cluster/{cluster}")}
     return [
         Check(
-            "ecs:DescribeTasks",
+            f"ecs:{action}",
             t if t.startswith("arn:") else _arn("ecs", region, account, f"task/{cluster}/{t}"),
             context,
         )
@@ -520,6 +564,8 @@ MAPPERS: dict[tuple[str, str], Mapper] = {
     ("ecs", "ListServiceDeployments"): _ecs_services("ListServiceDeployments"),
     ("ecs", "ListTasks"): _ecs_list_tasks,
     ("ecs", "CreateCluster"): _ecs_create_cluster,
+    ("ecs", "RunTask"): _ecs_run_task,
+    ("ecs", "StopTask"): _ecs_stop_task,
     ("ecs", "ListClusters"): _star("ecs:ListClusters"),
     ("ecs", "ListServices"): _star("ecs:ListServices"),
     ("ecs", "DeregisterTaskDefinition"): _star("ecs:DeregisterTaskDefinition"),
@@ -544,6 +590,7 @@ MAPPERS: dict[tuple[str, str], Mapper] = {
             "ListStackResources",
             "DescribeStackResources",
             "DescribeStackResource",
+            "ListChangeSets",
         )
     },
     **{
@@ -561,11 +608,13 @@ MAPPERS: dict[tuple[str, str], Mapper] = {
     ("states", "StopExecution"): _states("StopExecution", "executionArn"),
     ("states", "GetExecutionHistory"): _states("GetExecutionHistory", "executionArn"),
     ("states", "DescribeStateMachine"): _states("DescribeStateMachine", "stateMachineArn"),
+    ("states", "ListExecutions"): _states("ListExecutions", "stateMachineArn"),
     ("states", "SendTaskSuccess"): _star("states:SendTaskSuccess"),
     ("states", "SendTaskFailure"): _star("states:SendTaskFailure"),
     ("states", "SendTaskHeartbeat"): _star("states:SendTaskHeartbeat"),
     # EventBridge, Lambda, Scheduler
     ("events", "PutEvents"): _events_put,
+    ("sqs", "SendMessage"): _sqs_send,
     ("lambda", "Invoke"): _lambda_invoke,
     **{
         ("scheduler", op): _scheduler(op)
