@@ -317,10 +317,14 @@ def test_step_functions_invokes_as_the_state_machine_role(cloud: LocalCloud) -> 
         assert time.monotonic() < deadline
         time.sleep(0.05)
     assert status == "SUCCEEDED"
-    machine_role = next(
-        role for (role, action) in USAGE.allowed if action == "lambda:InvokeFunction"
-    )
-    assert "MachineRole" in machine_role
+    machine_role = sfn.describe_state_machine(stateMachineArn=cloud.outputs["StateMachineArn"])[
+        "roleArn"
+    ]
+    assert USAGE.allowed[(machine_role, "lambda:InvokeFunction")] == 1
+    # and the function it invoked ran as its own role, not the machine's
+    output = json.loads(sfn.describe_execution(executionArn=arn)["output"])
+    caller = output["Payload"]["response"]["Arn"]
+    assert f":assumed-role/{role_name(cloud, 'Reader')}/" in caller
 
 
 def test_iam_can_be_switched_off_for_diagnosis(cloud: LocalCloud) -> None:
