@@ -25,6 +25,7 @@ from moto.utilities.arns import parse_arn
 
 from ._patching import Patches
 from .activity import Activity
+from .iam.services import check_event_delivery
 from .lambda_runtime import LambdaRuntime
 
 log = logging.getLogger("shiplane_local")
@@ -139,6 +140,7 @@ class EventDelivery:
     ) -> None:
         arn = parse_arn(target["Arn"])
         try:
+            check_event_delivery(rule.arn, target)  # IAM: the target's role / resource policy
             if arn.service == "states":
                 backend = stepfunctions_backend(arn.account, arn.region)
                 name = str(uuid.uuid4())

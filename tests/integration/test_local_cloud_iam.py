@@ -369,3 +369,55 @@ def test_a_schedule_starts_its_target_only_if_its_role_may(cloud: LocalCloud) ->
         stateMachineArn=cloud.outputs["StateMachineArn"]
     )["executions"]
     assert not any(e["name"] == "start-without-permission" for e in executions)
+
+
+def _deliver_to(cloud: LocalCloud, rule: str, target: dict[str, Any]) -> list[str]:
+    events = cloud.client("events")
+    rule_arn = events.put_rule(
+        Name=rule, EventPattern=json.dumps({"source": [f"iam.test.{rule}"]})
+    )["RuleArn"]
+    events.put_targets(Rule=rule, Targets=[{"Id": "t", **target}])
+    before = len(cloud.activity.errors)
+    cloud.emit_event(
+        {
+            "version": "0",
+            "id": str(uuid.uuid4()),
+            "detail-type": "test",
+            "source": f"iam.test.{rule}",
+            "account": ACCOUNT,
+            "time": "2026-12-07T00:00:00Z",
+            "region": cloud.region,
+            "resources": [],
+            "detail": {"service": "sts", "operation": "get_caller_identity"},
+        }
+    )
+    cloud.wait_idle()
+    assert rule_arn.endswith(f":rule/{rule}")
+    return cloud.activity.errors[before:]
+
+
+def test_eventbridge_invokes_a_function_only_under_its_resource_policy(cloud: LocalCloud) -> None:
+    function = cloud.outputs["DeployerFunctionName"]
+    arn = f"arn:aws:lambda:{cloud.region}:{ACCOUNT}:function:{function}"
+    errors = _deliver_to(cloud, "no-permission", {"Arn": arn})
+    assert any(
+        "AccessDenied" in e and "does not allow events.amazonaws.com" in e for e in errors
+    ), errors
+    cloud.client("lambda").add_permission(
+        FunctionName=function,
+        StatementId="from-the-rule",
+        Action="lambda:InvokeFunction",
+        Principal="events.amazonaws.com",
+        SourceArn=f"arn:aws:events:{cloud.region}:{ACCOUNT}:rule/with-permission",
+    )
+    assert _deliver_to(cloud, "with-permission", {"Arn": arn, "InputPath": "$.detail"}) == []
+
+
+def test_eventbridge_starts_a_state_machine_only_with_a_role_that_may(cloud: LocalCloud) -> None:
+    reader_role = f"arn:aws:iam::{ACCOUNT}:role/{role_name(cloud, 'Reader')}"
+    machine = cloud.outputs["StateMachineArn"]
+    errors = _deliver_to(cloud, "weak-role", {"Arn": machine, "RoleArn": reader_role})
+    assert any(
+        f"is not authorized to perform: states:StartExecution on resource: {machine}" in e
+        for e in errors
+    ), errors
