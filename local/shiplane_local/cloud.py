@@ -3,7 +3,8 @@
 One object starts a moto server on localhost, patches moto so that Lambda invocations run
 the real handlers, EventBridge delivers to Lambda and Step Functions targets, ECR pushes
 emit events and state machines from the template execute, deploys `template.yaml` through
-the SAM translator as the `shiplane` stack, and installs the ECS rollout simulator.
+the SAM translator as the `shiplane` stack, and installs the ECS rollout simulator. IAM is
+enforced (`iam/`): each function's calls are signed and authorized as its execution role.
 Everything else (handlers, tests, other terminals) talks to it through boto3 and
 `AWS_ENDPOINT_URL`.
 """
@@ -32,6 +33,11 @@ from .clock import Clock
 from .ecr import EcrPushEvents, image_manifest
 from .eventbridge import EventDelivery
 from .faults import FaultPlan, Faults
+from .iam.cfn_roles import RoleUpdates
+from .iam.middleware import ENFORCEMENT, enabled_by_environment
+from .iam.roles import hold_roles
+from .iam.services import StateMachineRole
+from .iam.signing import SigningAsInvocationRole
 from .lambda_runtime import LambdaRuntime
 from .sam_stack import ARTIFACT_BUCKET, StateMachinePatch, Translation, translate
 from .server import CountingMotoServer
@@ -63,6 +69,7 @@ class LocalCloud:
         scheduler_interval: float | None = 1.0,
         time_scale: float = 1.0,
         faults: FaultPlan | dict[str, Any] | str | Path | None = None,
+        iam: bool | None = None,
     ) -> None:
         self.root = Path(root).resolve()
         self.template_path = Path(template) if template else self.root / "template.yaml"
@@ -104,6 +111,12 @@ class LocalCloud:
         self.scheduler_interval = scheduler_interval
         self.scheduler: Any = None  # the LocalScheduler
         self._started = False
+        # IAM enforced on every role's calls: on unless turned off here or by
+        # SHIPLANE_LOCAL_IAM=off (for diagnosis only).
+        self.iam = enabled_by_environment() if iam is None else iam
+        self._signing = SigningAsInvocationRole()
+        self._state_machine_role = StateMachineRole()
+        self._role_updates = RoleUpdates()
 
     # -- lifecycle -----------------------------------------------------------------------
     def __enter__(self) -> LocalCloud:
@@ -161,6 +174,10 @@ class LocalCloud:
         if self.rollouts is not None:
             self.rollouts.uninstall()
             self.rollouts = None
+        ENFORCEMENT.enabled = False
+        self._state_machine_role.uninstall()
+        self._role_updates.uninstall()
+        self._signing.uninstall()
         self._ecr.uninstall()
         self.events.uninstall()
         self.async_invocations.uninstall()
@@ -229,6 +246,10 @@ class LocalCloud:
         log.info("moto server listening on %s", self.endpoint_url)
 
     def _install(self) -> None:
+        self._signing.install()
+        self._state_machine_role.install()
+        self._role_updates.install()
+        ENFORCEMENT.enabled = self.iam
         self.runtime.install()
         self.events.install()
         self.async_invocations.install()
@@ -279,6 +300,7 @@ class LocalCloud:
             )
         self.outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
         log.info("stack %s created from %s", self.stack_name, self.template_path)
+        hold_roles(self.account_id)  # every role's grants, for the unused-grants report
         self._apply_function_environments()
         self._apply_event_invoke_configs()
 

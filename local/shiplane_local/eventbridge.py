@@ -43,6 +43,7 @@ from moto.utilities.arns import parse_arn
 from ._patching import Patches
 from .activity import Activity
 from .clock import Clock
+from .iam.services import check_event_delivery
 from .lambda_runtime import LambdaRuntime
 
 if TYPE_CHECKING:
@@ -300,6 +301,7 @@ class EventDelivery:
     ) -> None:
         """One attempt; raises what the target service answered."""
         arn = parse_arn(target["Arn"])
+        check_event_delivery(rule.arn, target)  # IAM: the target's role / resource policy
         if arn.service == "sqs":
             self._throttled("sqs", "SendMessage")
             group = (target.get("SqsParameters") or {}).get("MessageGroupId")

@@ -59,6 +59,7 @@ class RecurringSchedule:
     input: Any
     enabled: bool
     last_fired: datetime  # the start of the local cloud until it first fires
+    role_arn: str = ""  # the role Scheduler acts as to start the target
 
     @property
     def next_due(self) -> datetime:
@@ -144,6 +145,7 @@ class LocalScheduler:
             input=json.loads(raw_input) if isinstance(raw_input, str) else (raw_input or {}),
             enabled=str(resolver.resolve(props.get("State", "ENABLED"))) == "ENABLED",
             last_fired=now,
+            role_arn=str(resolver.resolve(target.get("RoleArn")) or ""),
         )
         log.info(
             "scheduler: %s %s -> %s",
@@ -194,7 +196,13 @@ class LocalScheduler:
                     schedule.last_fired = now
                     name = f"{schedule.name}-{now.strftime('%Y%m%dT%H%M%S')}"[:80]
                     started.append(
-                        self._fire(schedule.name, schedule.target_arn, schedule.input, name)
+                        self._fire(
+                            schedule.name,
+                            schedule.target_arn,
+                            schedule.input,
+                            name,
+                            schedule.role_arn,
+                        )
                     )
             self.fired.extend(started)
         return started
@@ -214,7 +222,15 @@ class LocalScheduler:
                     continue
                 target = schedule.target
                 payload = json.loads(target["Input"]) if target.get("Input") else {}
-                started.append(self._fire(schedule.name, target["Arn"], payload, schedule.name))
+                started.append(
+                    self._fire(
+                        schedule.name,
+                        target["Arn"],
+                        payload,
+                        schedule.name,
+                        str(target.get("RoleArn") or ""),
+                    )
+                )
                 if schedule.action_after_completion == "DELETE":
                     group.delete_schedule(schedule.name)
                     log.info("scheduler: one-time schedule %s deleted after firing", schedule.name)
@@ -222,17 +238,24 @@ class LocalScheduler:
                     self._done_one_time.add(schedule.arn)
         return started
 
-    def _fire(self, schedule: str, arn: str, payload: Any, execution_name: str) -> str:
-        """Start the target; return a line saying what started."""
+    def _fire(
+        self, schedule: str, arn: str, payload: Any, execution_name: str, role_arn: str = ""
+    ) -> str:
+        """Start the target as the schedule's role; return a line saying what started."""
+        from .iam.services import authorize_service_call
+
         try:
             if _UNIVERSAL_START_EXECUTION.match(arn):
                 machine = str(payload["StateMachineArn"])
                 name = str(payload.get("Name") or execution_name)
+                _allowed(authorize_service_call(role_arn, "states:StartExecution", machine))
                 return self._start_execution(schedule, machine, name, payload.get("Input", "{}"))
             parsed = parse_arn(arn)
             if parsed.service == "states":
+                _allowed(authorize_service_call(role_arn, "states:StartExecution", arn))
                 return self._start_execution(schedule, arn, execution_name, json.dumps(payload))
             if parsed.service == "lambda":
+                _allowed(authorize_service_call(role_arn, "lambda:InvokeFunction", arn))
                 fn = lambda_backend(parsed.account, parsed.region).get_function(arn)
                 self.activity.spawn(
                     "scheduled invocation",
@@ -262,6 +285,12 @@ class LocalScheduler:
             return f"{schedule}: execution {name} (already started)"
         log.info("scheduler: %s started execution %s", schedule, name)
         return f"{schedule}: execution {name}"
+
+
+def _allowed(denial: Any) -> None:
+    """Scheduler fails the target's invocation when its role may not start it."""
+    if denial is not None:
+        raise PermissionError(f"AccessDenied: {denial.message}")
 
 
 class _Resolver:

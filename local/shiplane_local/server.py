@@ -19,6 +19,8 @@ from moto.moto_server.werkzeug_app import (
 )
 from werkzeug.serving import make_server
 
+from .iam.middleware import IamEnforcement
+
 # Signing names (the credential scope) that differ from boto3's client names.
 _SIGNING_TO_CLIENT = {
     "states": "stepfunctions",
@@ -132,7 +134,9 @@ class CountingMotoServer(ThreadedMotoServer):
 
     def __init__(self, ip_address: str = "127.0.0.1", port: int = 0, faults: Any = None) -> None:
         super().__init__(ip_address=ip_address, port=port, verbose=False)
-        app: Any = SerializedDynamoDB(DomainDispatcherApplication(create_backend_app))
+        app: Any = SerializedDynamoDB(
+            IamEnforcement(DomainDispatcherApplication(create_backend_app))
+        )
         app = faults.middleware(app) if faults is not None else app  # planned throttles
         self.counter = ApiCallCounter(app)
 

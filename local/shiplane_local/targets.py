@@ -1,65 +1,154 @@
 """What a target account needs before Shiplane can deploy to it, made in the local cloud:
-the ECS cluster, the deploy role (trusting Shiplane with the target's external ID) and
-the CloudFormation execution role stacks run as (with the bootstrap template's policies).
-In AWS, bootstrap/target-account.yaml creates the role; the cluster is the user's."""
+the ECS cluster (the user's, on AWS) and the roles of bootstrap/target-account.yaml,
+created from that file as a CloudFormation stack in the target account, with the
+target's parameters, so target calls are authorized against the real bootstrap policies.
+
+One stack per account and deploy role. Its ExternalId parameter lists the external IDs of
+every target that uses the role (several targets of one account, each with its own);
+a later configuration with a new ID updates the stack.
+
+Only the template's roles are created here: its event-forwarding rules exist for targets
+in other accounts, and in the local cloud the target's events already reach Shiplane's
+rules (one account), so a forwarding rule would deliver each event twice.
+"""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
+from collections import defaultdict
+from pathlib import Path
 from typing import Any
+
+import yaml
 
 from shiplane.domain.models import Configuration
 
 log = logging.getLogger("shiplane_local")
 
+BOOTSTRAP = Path(__file__).resolve().parents[2] / "bootstrap" / "target-account.yaml"
+BOOTSTRAP_STACK = "shiplane-target-bootstrap"
+BOOTSTRAP_ROLES = ("DeployRole", "CloudFormationExecutionRole")
+
+
+class _CfnLoader(yaml.SafeLoader):
+    """YAML with CloudFormation's short tags (!Ref, !Sub, !GetAtt) as their long forms."""
+
+
+def _tag(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> Any:
+    name = "Ref" if suffix == "Ref" else f"Fn::{suffix}"
+    if isinstance(node, yaml.ScalarNode):
+        value: Any = loader.construct_scalar(node)
+        if suffix == "GetAtt":
+            value = str(value).split(".", 1)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
+    return {name: value}
+
+
+_CfnLoader.add_multi_constructor("!", _tag)
+
+
+def bootstrap_template() -> dict[str, Any]:
+    """bootstrap/target-account.yaml with only the roles (see the module docstring)."""
+    template: dict[str, Any] = yaml.load(BOOTSTRAP.read_text(), Loader=_CfnLoader)
+    template["Resources"] = {k: template["Resources"][k] for k in BOOTSTRAP_ROLES}
+    template.pop("Outputs", None)
+    return template
+
 
 def prepare_targets(cloud: Any, config: Configuration) -> None:
     ecs = cloud.client("ecs")
-    iam = cloud.client("iam")
     existing = set(ecs.list_clusters()["clusterArns"])
+    roles: dict[tuple[str, str, str], set[str]] = defaultdict(set)
     for target in config.targets:
         if not any(arn.endswith(f"/{target.cluster}") for arn in existing):
             ecs.create_cluster(clusterName=target.cluster)
             log.info("cluster %s created for target %s", target.cluster, target.name)
+        account = target.deploy_role_arn.split(":")[4]
         role_name = target.deploy_role_arn.rsplit("/", 1)[-1]
-        condition = (
-            {"StringEquals": {"sts:ExternalId": target.external_id}} if target.external_id else {}
-        )
-        trust = {
-            "Version": "2012-10-17",
-            "Statement": [
-                {
-                    "Effect": "Allow",
-                    "Principal": {"AWS": f"arn:aws:iam::{cloud.account_id}:root"},
-                    "Action": "sts:AssumeRole",
-                    **({"Condition": condition} if condition else {}),
-                }
-            ],
-        }
-        with contextlib.suppress(iam.exceptions.EntityAlreadyExistsException):
-            iam.create_role(RoleName=role_name, AssumeRolePolicyDocument=json.dumps(trust))
-        if target.cloudformation_role_arn is None:
-            _create_stack_role(iam, cloud.account_id, target.account_id, target.region, role_name)
+        ids = roles[(account, target.region, role_name)]
+        if target.external_id:
+            ids.add(target.external_id)
+    for (account, region, role_name), external_ids in roles.items():
+        bootstrap_target_account(cloud, account, region, role_name, external_ids)
 
 
-def _create_stack_role(
-    iam: Any, shiplane_account: str, account: str, region: str, deploy_role: str
-) -> None:
-    """The bootstrap's CloudFormation execution role (Shiplane's default RoleARN), with
-    the template's own policies: stacks run as it and need what it grants."""
-    from .bootstrap_template import role
+def _cloudformation(cloud: Any, account: str, region: str) -> Any:
+    if account == cloud.account_id:
+        return cloud.client("cloudformation", region_name=region)
+    # Another account: an administrator's key of that account (moto routes by key).
+    from moto.iam.models import iam_backends
 
-    name, trust, policies = role(
-        "CloudFormationExecutionRole",
-        account_id=account,
-        region=region,
-        parameters={"DeployRoleName": deploy_role, "ShiplaneAccountId": shiplane_account},
+    iam = iam_backends[account]["global"]
+    try:
+        iam.get_user("shiplane-local-admin")
+    except Exception:
+        iam.create_user(region, "shiplane-local-admin", "/", None)
+    key = iam.create_access_key("shiplane-local-admin")
+    return cloud.client(
+        "cloudformation",
+        region_name=region,
+        aws_access_key_id=key.access_key_id,
+        aws_secret_access_key=key.secret_access_key,
     )
-    with contextlib.suppress(iam.exceptions.EntityAlreadyExistsException):
-        iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))
-        for policy_name, document in policies:
-            iam.put_role_policy(
-                RoleName=name, PolicyName=policy_name, PolicyDocument=json.dumps(document)
-            )
+
+
+def bootstrap_target_account(
+    cloud: Any,
+    account: str,
+    region: str,
+    role_name: str,
+    external_ids: set[str],
+    *,
+    shiplane_stack_name: str | None = None,
+) -> None:
+    """Create (or widen the external IDs of) the bootstrap stack for one deploy role."""
+    cfn = _cloudformation(cloud, account, region)
+    stack = f"{BOOTSTRAP_STACK}-{role_name}"[:128]
+    wanted = set(external_ids)
+    current: set[str] | None = None
+    try:
+        found = cfn.describe_stacks(StackName=stack)["Stacks"][0]
+        for parameter in found.get("Parameters", []):
+            if parameter["ParameterKey"] == "ExternalIdList":
+                current = set(filter(None, parameter["ParameterValue"].split(",")))
+    except Exception:  # no such stack yet
+        found = None
+    if found is not None and current is not None and wanted <= current:
+        return
+    ids = sorted(wanted | (current or set())) or ["shiplane-no-external-id"]
+    template = bootstrap_template()
+    # NoEcho hides ExternalId from DescribeStacks: a copy in a parameter of its own lets a
+    # later configuration see which IDs the stack trusts already.
+    template["Parameters"]["ExternalIdList"] = {"Type": "String", "Default": ""}
+    parameters = {
+        "ShiplaneAccountId": cloud.account_id,
+        "ShiplaneStackName": shiplane_stack_name or cloud.stack_name,
+        "ExternalId": ",".join(ids),
+        "ExternalIdList": ",".join(ids),
+        "DeployRoleName": role_name,
+        "ShiplaneEventBusArn": str(
+            cloud.outputs.get("TargetEventsBusArn")
+            or f"arn:aws:events:{cloud.region}:{cloud.account_id}:event-bus/default"
+        ),
+    }
+    args = {
+        "StackName": stack,
+        "TemplateBody": json.dumps(template),
+        "Parameters": [{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()],
+        "Capabilities": ["CAPABILITY_NAMED_IAM"],
+    }
+    if found is None:
+        cfn.create_stack(**args)
+    else:
+        cfn.update_stack(**args)
+    status = cfn.describe_stacks(StackName=stack)["Stacks"][0]["StackStatus"]
+    if not status.endswith("_COMPLETE") or "ROLLBACK" in status:
+        raise RuntimeError(f"target bootstrap stack {stack} ended {status}")
+    log.info("target account %s: bootstrap roles for %s (%s)", account, role_name, status)
+    from .iam.roles import hold_roles
+
+    hold_roles(account)

@@ -38,7 +38,8 @@ def phase(name: str, *entries: tuple[str, str]) -> dict[str, Any]:
 
 class World:
     """One test's own world: names derived from a fresh id, so tests never share a
-    project, repository, cluster, service, target role or deploy role."""
+    project, repository, cluster, service, target role or external ID. The deploy role is
+    the one the template's functions may assume (DeployRoleName), as on AWS."""
 
     def __init__(self, cloud: LocalCloud, store: DynamoStore, prefix: str) -> None:
         self.cloud = cloud
@@ -50,7 +51,7 @@ class World:
         self.step = "svc"
         self.svc = f"svc-{self.id}"
         self.family = f"fam-{self.id}"
-        self.deploy_role = f"arn:aws:iam::123456789012:role/shiplane-deploy-{self.id}"
+        self.deploy_role = "arn:aws:iam::123456789012:role/shiplane-deploy"
 
     # -- configuration
     def cluster(self, environment: str) -> str:

@@ -270,6 +270,22 @@ def evaluate(
     return Evaluation("implicit_deny")
 
 
+def allow_grants(documents: Iterable[tuple[str, str | Mapping[str, Any]]]) -> list[Grant]:
+    """Every (policy, statement, action pattern) an Allow statement grants."""
+    found = []
+    for name, raw in documents:
+        document = load_document(raw)
+        for index, statement in enumerate(_as_list(document.get("Statement"))):
+            if str(statement.get("Effect")) != "Allow":
+                continue
+            sid = str(statement.get("Sid") or f"#{index}")
+            if "Action" in statement:
+                found += [Grant(name, sid, str(p)) for p in _as_list(statement["Action"])]
+            elif "NotAction" in statement:
+                found.append(Grant(name, sid, f"NotAction{_as_list(statement['NotAction'])}"))
+    return found
+
+
 def denial_message(principal_arn: str, action: str, resource: str, evaluation: Evaluation) -> str:
     """AWS's AccessDenied wording (since 2021 it names the kind of policy that decided)."""
     why = (

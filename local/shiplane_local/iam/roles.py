@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .policy import ContextValue, Evaluation, Grant, denial_message, evaluate
+from .policy import ContextValue, Evaluation, Grant, allow_grants, denial_message, evaluate
 
 
 @dataclass(frozen=True)
@@ -33,6 +33,17 @@ def role_of(principal_arn: str) -> tuple[str, str] | None:
     return None
 
 
+def hold_roles(account_id: str) -> int:
+    """Record the grants of every role of an account (e.g. after a stack created them),
+    so a role that is never used still shows its grants as unused."""
+    from moto.iam.models import iam_backends
+
+    roles = list(iam_backends[account_id]["global"].roles.values())
+    for role in roles:
+        USAGE.hold(str(role.arn), role_documents(account_id, role.name))
+    return len(roles)
+
+
 def role_documents(account_id: str, role_name: str) -> list[tuple[str, Any]]:
     """The role's identity-based policies: inline and attached managed (default version)."""
     from moto.iam.models import iam_backends
@@ -50,13 +61,24 @@ def role_documents(account_id: str, role_name: str) -> list[tuple[str, Any]]:
 
 class Usage:
     """Every authorization decision of this process, by role: what was allowed by which
-    grant, and what was denied. Thread-safe."""
+    grant, and what was denied; and every grant each role seen holds (so the grants never
+    used can be told). Thread-safe."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self.allowed: Counter[tuple[str, str]] = Counter()  # (role arn-ish, action)
         self.denied: Counter[tuple[str, str, str]] = Counter()  # (role, action, resource)
         self.grants: Counter[tuple[str, Grant]] = Counter()  # (role, grant) that allowed
+        self.held: dict[str, set[Grant]] = {}  # role -> every Allow grant it holds
+
+    def hold(self, role: str, documents: list[tuple[str, Any]]) -> None:
+        """Remember the Allow grants of a role's policies (once per role)."""
+        with self._lock:
+            if role in self.held:
+                return
+        found = set(allow_grants(documents))
+        with self._lock:
+            self.held.setdefault(role, found)
 
     def record(self, role: str, action: str, resource: str, evaluation: Evaluation) -> None:
         with self._lock:
@@ -72,6 +94,7 @@ class Usage:
             self.allowed.clear()
             self.denied.clear()
             self.grants.clear()
+            self.held.clear()
 
 
 USAGE = Usage()
@@ -96,6 +119,7 @@ def authorize(
         documents = []
     evaluation = evaluate(documents, action, resource, context)
     role_key = f"arn:aws:iam::{account}:role/{role_name}"
+    USAGE.hold(role_key, documents)
     USAGE.record(role_key, action, resource, evaluation)
     if evaluation.allowed:
         return None
