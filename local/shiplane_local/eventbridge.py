@@ -98,7 +98,7 @@ def classify(exc: Exception) -> DeliveryError:
         return DeliveryError("INTERNAL_ERROR", message, retried=True)
     if "NotFound" in name or "DoesNotExist" in name or "UnknownFunction" in name:
         return DeliveryError("NO_RESOURCE", message, retried=False)
-    if "AccessDenied" in name:
+    if "AccessDenied" in name or isinstance(exc, PermissionError):
         return DeliveryError("NO_PERMISSIONS", message, retried=False)
     return DeliveryError("INVALID_PARAMETER", message, retried=False)
 

@@ -50,6 +50,9 @@ log = logging.getLogger("shiplane_local")
 # the server-side middleware knows which function called (AWS knows it from the role).
 FUNCTION_HEADER = "X-Shiplane-Local-Function"
 _FUNCTION_ENVIRON = "HTTP_" + FUNCTION_HEADER.upper().replace("-", "_")
+# A service's integration calls made with its role (Step Functions' Lambda tasks).
+CALLER_HEADER = "X-Shiplane-Local-Caller"
+_CALLER_ENVIRON = "HTTP_" + CALLER_HEADER.upper().replace("-", "_")
 
 
 # --------------------------------------------------------------------------------------
@@ -391,6 +394,8 @@ class Faults:
         invocation = current()
         if invocation is not None and invocation.folder:
             request.headers[FUNCTION_HEADER] = invocation.folder
+        elif invocation is not None and invocation.service == "states":
+            request.headers[CALLER_HEADER] = "stepfunctions"
 
     def _after_call(self, **_: Any) -> None:
         invocation = current()
@@ -553,7 +558,10 @@ class ThrottleMiddleware:
         function = environ.get(_FUNCTION_ENVIRON) or None
         if function:
             caller = "function"
-        elif _access_key(environ) == _STEP_FUNCTIONS_KEY:
+        elif (
+            environ.get(_CALLER_ENVIRON) == "stepfunctions"
+            or _access_key(environ) == _STEP_FUNCTIONS_KEY
+        ):
             caller = "stepfunctions"
         else:
             caller = "other"
@@ -565,7 +573,8 @@ class ThrottleMiddleware:
         return [body]
 
 
-# moto's Step Functions interpreter signs its service integrations' calls with this key.
+# moto's Step Functions interpreter signs its service integrations' calls with this key
+# (when IAM is off; with IAM on they are signed as the machine's role and marked above).
 _STEP_FUNCTIONS_KEY = "ak"
 
 

@@ -25,6 +25,7 @@ class Invocation:
     role_arn: str  # the role its calls are signed and authorized as
     logical_id: str = ""  # the template's logical id, e.g. "RecordDeploymentFunction"
     code_dir: str = ""  # functions/<name> for the template's functions, else ""
+    service: str = ""  # a service acting with a role ("states" for Step Functions), else ""
     calls: int = 0  # AWS calls made so far in this invocation
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 

@@ -6,6 +6,7 @@ with AWS's delays scaled down (`time_scale`), so a 2-minute retry takes 0.24 s.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 import uuid
@@ -240,12 +241,48 @@ def _rule_to(
     events = cloud.client("events")
     source = f"local.test.{uuid.uuid4().hex[:8]}"
     name = f"rule-{uuid.uuid4().hex[:8]}"
-    events.put_rule(Name=name, EventPattern=json.dumps({"source": [source]}))
+    rule_arn = events.put_rule(Name=name, EventPattern=json.dumps({"source": [source]}))["RuleArn"]
     target: dict[str, Any] = {"Id": "t", "Arn": target_arn, "DeadLetterConfig": {"Arn": dlq_arn}}
+    # What AWS requires of a rule's target: a function's resource-based policy lets
+    # EventBridge invoke it for this rule; a state machine is started with a role.
+    if ":function:" in target_arn:
+        with contextlib.suppress(cloud.client("lambda").exceptions.ResourceNotFoundException):
+            cloud.client("lambda").add_permission(
+                FunctionName=target_arn,
+                StatementId=name,
+                Action="lambda:InvokeFunction",
+                Principal="events.amazonaws.com",
+                SourceArn=rule_arn,
+            )
+    if ":stateMachine:" in target_arn:
+        target["RoleArn"] = _events_role(cloud, name, target_arn)
     if retry_policy is not None:
         target["RetryPolicy"] = retry_policy
     events.put_targets(Rule=name, Targets=[target])
     return source
+
+
+def _events_role(cloud: LocalCloud, name: str, machine_arn: str) -> str:
+    iam = cloud.client("iam")
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": "events.amazonaws.com"},
+                "Action": "sts:AssumeRole",
+            }
+        ],
+    }
+    role = iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))["Role"]
+    start = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Action": "states:StartExecution", "Resource": machine_arn}
+        ],
+    }
+    iam.put_role_policy(RoleName=name, PolicyName="start", PolicyDocument=json.dumps(start))
+    return str(role["Arn"])
 
 
 def _put(cloud: LocalCloud, source: str, detail: dict[str, Any]) -> None:

@@ -191,7 +191,8 @@ def test_the_deploy_role_grants_the_calls_shiplane_makes() -> None:
     stack = f"arn:aws:cloudformation:{REGION}:{ACCOUNT}:stack/shiplane-p-svc-dev-untenanted/1"
     calls = [
         ("ecs:RegisterTaskDefinition", "*", {}),
-        ("ecs:ListTasks", "*", {}),  # by cluster, family and desired status
+        # by cluster, family and desired status: authorized against "*", with ecs:cluster
+        ("ecs:ListTasks", "*", {"ecs:cluster": f"arn:aws:ecs:{REGION}:{ACCOUNT}:cluster/dev"}),
         ("ecs:DescribeServices", f"arn:aws:ecs:{REGION}:{ACCOUNT}:service/shiplane-dev/web", {}),
         ("cloudformation:CreateStack", stack, {}),
         ("cloudformation:UpdateStack", stack, {}),

@@ -144,14 +144,15 @@ def test_a_secure_string_under_a_customer_key_needs_kms_but_not_under_aws_ssm(
 ) -> None:
     put = checks("ssm", "PutParameter", Name="/shiplane/x", Type="SecureString", KeyId="alias/mine")
     assert put[0] == Check("ssm:PutParameter", f"arn:aws:ssm:{R}:{A}:parameter/shiplane/x")
-    assert put[1] == Check("kms:Encrypt", f"arn:aws:kms:{R}:{A}:alias/mine")
+    via_ssm = {"kms:ViaService": f"ssm.{R}.amazonaws.com"}  # SSM calls KMS for the caller
+    assert put[1] == Check("kms:Encrypt", f"arn:aws:kms:{R}:{A}:alias/mine", via_ssm)
     default = checks("ssm", "PutParameter", Name="/shiplane/x", Type="SecureString")
     assert [c.action for c in default] == ["ssm:PutParameter"]
     monkeypatch.setattr(
         "shiplane_local.iam.requests._secure_string_key", lambda name, region, account: "k-1"
     )
     read = checks("ssm", "GetParameter", Name="/shiplane/x", WithDecryption=True)
-    assert read[1] == Check("kms:Decrypt", f"arn:aws:kms:{R}:{A}:key/k-1")
+    assert read[1] == Check("kms:Decrypt", f"arn:aws:kms:{R}:{A}:key/k-1", via_ssm)
 
 
 def test_running_a_task_passes_the_overridden_roles_to_ecs_tasks() -> None:

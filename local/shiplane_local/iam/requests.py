@@ -449,17 +449,27 @@ def _ssm_parameter(action: str) -> Mapper:
         if action == "PutParameter" and p.get("Type") == "SecureString":
             key = str(p.get("KeyId") or "")
             # The AWS managed key's policy lets the account's principals use it through
-            # SSM; a customer managed key needs kms:Encrypt in the caller's policy.
+            # SSM; a customer managed key needs kms:Encrypt from its key policy (and, where
+            # that names only the account, from the caller's identity policy).
             if key not in _DEFAULT_SSM_KEYS:
-                checks.append(Check("kms:Encrypt", _kms_key_arn(key, region, account)))
+                checks.append(
+                    Check("kms:Encrypt", _kms_key_arn(key, region, account), _via_ssm(region))
+                )
         if action in ("GetParameter", "GetParameters") and p.get("WithDecryption"):
             for name in names:
                 found = _secure_string_key(str(name), region, account)
                 if found is not None and found not in _DEFAULT_SSM_KEYS:
-                    checks.append(Check("kms:Decrypt", _kms_key_arn(found, region, account)))
+                    checks.append(
+                        Check("kms:Decrypt", _kms_key_arn(found, region, account), _via_ssm(region))
+                    )
         return checks
 
     return parameter
+
+
+def _via_ssm(region: str) -> dict[str, ContextValue]:
+    """SSM calls KMS on the caller's behalf: AWS sets kms:ViaService to SSM's endpoint."""
+    return {"kms:ViaService": f"ssm.{region}.amazonaws.com"}
 
 
 def _secure_string_key(name: str, region: str, account: str) -> str | None:

@@ -47,7 +47,8 @@ class StateMachineRole:
                 return original(env, *args, **kwargs)
             # The execution's name is not in the session name: Step Functions signs with a
             # session of the machine's role, whose name AWS chooses.
-            with running(Invocation(function_name=f"states-{machine}", role_arn=role)):
+            acting = Invocation(function_name=f"states-{machine}", role_arn=role, service="states")
+            with running(acting):
                 return original(env, *args, **kwargs)
 
         self._patches.replace(lambda_eval_utils, "execute_lambda_function_integration", execute)
@@ -89,7 +90,11 @@ def check_event_delivery(rule_arn: str, target: Mapping[str, Any]) -> None:
             if role
             else Denial("events.amazonaws.com", "states:StartExecution", arn, "no RoleArn")
         )
-    elif service == "lambda" and not _function_policy_allows(arn, rule_arn):
+    elif (
+        service == "lambda"
+        and _function_exists(arn)  # a missing function fails the call itself (NO_RESOURCE)
+        and not _function_policy_allows(arn, rule_arn)
+    ):
         denial = Denial(
             "events.amazonaws.com",
             "lambda:InvokeFunction",
@@ -100,6 +105,17 @@ def check_event_delivery(rule_arn: str, target: Mapping[str, Any]) -> None:
     if denial is not None:
         ENFORCEMENT.record(denial)
         raise PermissionError(f"AccessDenied: {denial.message}")
+
+
+def _function_exists(function_arn: str) -> bool:
+    from moto.awslambda.utils import get_backend as lambda_backend
+
+    parts = function_arn.split(":")
+    try:
+        lambda_backend(parts[4], parts[3]).get_function(parts[6])
+    except Exception:
+        return False
+    return True
 
 
 def _function_policy_allows(function_arn: str, rule_arn: str) -> bool:

@@ -52,9 +52,12 @@ def trust_decision(
     trust_policy: str | Mapping[str, Any],
     caller_arn: str,
     context: Mapping[str, ContextValue],
+    action: str = "sts:AssumeRole",
 ) -> str:
     """ "deny" (explicit), "caller" (names the caller), "account" (delegates to the caller's
-    account) or "none" (no statement applies)."""
+    account) or "none" (no statement applies). The same reading serves a KMS key policy,
+    which decides like a trust policy: naming the caller allows on its own, naming the
+    account delegates to the caller's identity policy."""
     document = load_document(trust_policy)
     caller_account = caller_arn.split(":")[4]
     context = {
@@ -64,8 +67,10 @@ def trust_decision(
     }
     best = "none"
     for statement in _as_list(document.get("Statement")):
+        if not isinstance(statement, Mapping):
+            continue  # moto's CloudFormation leaves AWS::NoValue as null; AWS drops it
         actions = _as_list(statement.get("Action"))
-        if not any(action_matches(str(a), "sts:AssumeRole") for a in actions):
+        if not any(action_matches(str(a), action) for a in actions):
             continue
         how = _names(statement.get("Principal"), caller_arn, caller_account)
         if how is None:
