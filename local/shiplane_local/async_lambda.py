@@ -32,6 +32,7 @@ from moto.utilities.arns import parse_arn
 from . import scheduler
 from .activity import Activity
 from .clock import Clock
+from .iam.services import authorize_service_call
 from .lambda_runtime import LambdaRuntime
 
 log = logging.getLogger("shiplane_local")
@@ -184,6 +185,12 @@ class AsyncInvocations:
         target = parse_arn(arn)
         body = json.dumps(record)
         try:
+            # Lambda sends the record with the function's execution role.
+            action = _DESTINATION_ACTIONS.get(target.service)
+            if action is not None:
+                denial = authorize_service_call(fn.role, action, arn, session=fn.function_name)
+                if denial is not None:
+                    raise PermissionError(f"AccessDenied: {denial.message}")
             if target.service == "sqs":
                 sqs_backends[target.account][target.region].send_message(target.resource_id, body)
             elif target.service == "sns":
@@ -223,6 +230,16 @@ class AsyncInvocations:
             record["requestContext"]["condition"],
             arn,
         )
+
+
+# What the execution role needs for each kind of destination (Lambda developer guide,
+# "Capturing records of Lambda asynchronous invocations").
+_DESTINATION_ACTIONS = {
+    "sqs": "sqs:SendMessage",
+    "sns": "sns:Publish",
+    "lambda": "lambda:InvokeFunction",
+    "events": "events:PutEvents",
+}
 
 
 def _json_or_text(payload: bytes) -> Any:

@@ -42,6 +42,19 @@ def _function(cloud: LocalCloud, part: str) -> str:
     return next(f["FunctionName"] for f in functions if part in f["FunctionName"])
 
 
+def _may_send(cloud: LocalCloud, function: str, action: str, destination: str) -> None:
+    """Lambda sends an invocation record with the function's execution role, which must
+    allow it (as on AWS)."""
+    lam, iam = cloud.client("lambda"), cloud.client("iam")
+    role = lam.get_function_configuration(FunctionName=function)["Role"].rsplit("/", 1)[-1]
+    statement = {"Effect": "Allow", "Action": action, "Resource": destination}
+    iam.put_role_policy(
+        RoleName=role,
+        PolicyName=f"destination-{uuid.uuid4().hex[:8]}",
+        PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [statement]}),
+    )
+
+
 def _queue(cloud: LocalCloud, name: str | None = None) -> tuple[str, str]:
     sqs = cloud.client("sqs")
     url = sqs.create_queue(QueueName=name or f"q-{uuid.uuid4().hex[:10]}")["QueueUrl"]
@@ -78,6 +91,7 @@ def test_failing_async_invocation_is_retried_twice_then_goes_to_on_failure(
     boom = _function(cloud, "BoomFunction")
     url, arn = _queue(cloud)
     lam = cloud.client("lambda")
+    _may_send(cloud, boom, "sqs:SendMessage", arn)
     lam.put_function_event_invoke_config(
         FunctionName=boom, DestinationConfig={"OnFailure": {"Destination": arn}}
     )
@@ -113,6 +127,7 @@ def test_event_invoke_config_limits_retries_and_event_age(cloud: LocalCloud) -> 
     url, arn = _queue(cloud)
     lam = cloud.client("lambda")
     destination = {"OnFailure": {"Destination": arn}}
+    _may_send(cloud, boom, "sqs:SendMessage", arn)
 
     lam.put_function_event_invoke_config(
         FunctionName=boom, MaximumRetryAttempts=0, DestinationConfig=destination
@@ -158,6 +173,8 @@ def test_on_failure_records_reach_sns_and_event_bus_destinations(cloud: LocalClo
     )
     events.put_targets(Rule=rule, Targets=[{"Id": "q", "Arn": bus_queue_arn}])
     bus = events.describe_event_bus(Name="default")["Arn"]
+    _may_send(cloud, boom, "sns:Publish", topic)
+    _may_send(cloud, boom, "events:PutEvents", bus)
 
     for destination, event_id in ((topic, "to-sns"), (bus, "to-bus")):
         lam.put_function_event_invoke_config(
@@ -477,3 +494,26 @@ def test_describe_stack_events_carry_the_operation_token(cloud: LocalCloud) -> N
         ("UPDATE_COMPLETE", "changed-1"),
     ]
     assert {e.get("ClientRequestToken") for e in events} == {"made-1", "changed-1"}
+
+
+def test_an_on_failure_destination_the_role_may_not_send_to_gets_nothing(
+    cloud: LocalCloud,
+) -> None:
+    boom = _function(cloud, "BoomFunction")
+    url, arn = _queue(cloud)
+    lam = cloud.client("lambda")
+    errors = len(cloud.activity.errors)
+    lam.put_function_event_invoke_config(
+        FunctionName=boom,
+        MaximumRetryAttempts=0,
+        DestinationConfig={"OnFailure": {"Destination": arn}},
+    )
+
+    lam.invoke(FunctionName=boom, InvocationType="Event", Payload=b'{"id": "unsent"}')
+    cloud.wait_idle()
+
+    assert _drain(cloud, url) == []
+    assert any(
+        "not authorized to perform: sqs:SendMessage" in e for e in cloud.activity.errors[errors:]
+    )
+    lam.delete_function_event_invoke_config(FunctionName=boom)

@@ -22,7 +22,7 @@ from typing import Any
 
 from .principal import acting_as
 from .requests import ApiRequest, Check, UnknownOperation, checks_for, read_request
-from .roles import USAGE, Denial, authorize, role_of
+from .roles import USAGE, Denial, authorize, record_outcome, role_of
 from .trust import trust_decision, trust_message
 
 log = logging.getLogger("shiplane_local")
@@ -84,7 +84,6 @@ def decide(principal: str, request: ApiRequest) -> Denial | None:
 def _assume_role(principal: str, check: Check) -> Denial | None:
     from moto.iam.models import iam_backends
 
-    identity = authorize(principal, check.action, check.resource, check.context)
     found = role_of(check.resource)
     trust = "none"
     if found is not None:
@@ -93,45 +92,50 @@ def _assume_role(principal: str, check: Check) -> Denial | None:
             trust = trust_decision(role.assume_role_policy_document, principal, check.context)
         except Exception:  # no such role: AWS answers AccessDenied, not NoSuchEntity
             trust = "none"
-    same_account = found is not None and found[0] == principal.split(":")[4]
-    allowed = trust != "deny" and (
-        (trust == "caller" and same_account and _not_explicitly_denied(identity))
-        or (trust in ("caller", "account") and identity is None)
-    )
-    if allowed:
-        return None
-    if identity is not None and trust != "deny":
-        return identity
-    return Denial(principal, check.action, check.resource, trust_message(principal, check.resource))
+    return _with_resource_policy(principal, check, trust, trust_message(principal, check.resource))
 
 
 def _key_policy(principal: str, check: Check) -> Denial | None:
-    """A KMS key is used only as its key policy allows: a statement naming the caller
-    allows on its own, one naming the account delegates to the caller's identity policy
-    (KMS developer guide, "Key policies"). An explicit Deny in either wins."""
+    """A KMS key is used only as its key policy allows (KMS developer guide, "Key
+    policies"), which decides like a trust policy."""
     from moto.kms.models import kms_backends
 
-    identity = authorize(principal, check.action, check.resource, check.context)
     parts = check.resource.split(":", 5)
     decision = "none"
     try:
         key = kms_backends[parts[4]][parts[3]].describe_key(parts[5].split("/", 1)[-1])
         decision = trust_decision(key.policy, principal, check.context, check.action)
-    except Exception:  # no such key: KMS answers AccessDenied-like errors, never allows
+    except Exception:  # no such key: KMS never allows
         decision = "none"
-    allowed = decision == "caller" and _not_explicitly_denied(identity)
-    allowed = allowed or (decision == "account" and identity is None)
+    return _with_resource_policy(
+        principal,
+        check,
+        decision,
+        f"User: {principal} is not authorized to perform: {check.action} on resource: "
+        f"{check.resource} because no resource-based policy allows the {check.action} action",
+    )
+
+
+def _with_resource_policy(
+    principal: str, check: Check, decision: str, refusal: str
+) -> Denial | None:
+    """A call a resource-based policy (a trust policy, a key policy) decides with the
+    caller's identity policy: a statement naming the caller allows on its own within one
+    account; one naming the caller's account delegates to the identity policy; across
+    accounts both must allow; an explicit Deny in either wins. The outcome, not the
+    identity policy's part of it, is what USAGE records."""
+    identity = authorize(principal, check.action, check.resource, check.context, record=False)
+    same_account = check.resource.split(":")[4] in ("", principal.split(":")[4])
+    allowed = decision != "deny" and (
+        (decision == "caller" and same_account and _not_explicitly_denied(identity))
+        or (decision in ("caller", "account") and identity is None)
+    )
+    record_outcome(principal, check.action, check.resource, check.context, allowed=allowed)
     if allowed:
         return None
     if identity is not None and decision != "deny":
         return identity
-    return Denial(
-        principal,
-        check.action,
-        check.resource,
-        f"User: {principal} is not authorized to perform: {check.action} on resource: "
-        f"{check.resource} because no resource-based policy allows the {check.action} action",
-    )
+    return Denial(principal, check.action, check.resource, refusal)
 
 
 def _not_explicitly_denied(identity: Denial | None) -> bool:

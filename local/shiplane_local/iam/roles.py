@@ -100,15 +100,11 @@ class Usage:
 USAGE = Usage()
 
 
-def authorize(
-    principal_arn: str,
-    action: str,
-    resource: str,
-    context: Mapping[str, ContextValue] | None = None,
-) -> Denial | None:
-    """None when the principal's role allows `action` on `resource`, else the Denial
-    (with AWS's AccessDenied message). A principal that is not a role (the account's
-    own administrator credentials) is not evaluated here."""
+def _evaluate(
+    principal_arn: str, action: str, resource: str, context: Mapping[str, ContextValue] | None
+) -> tuple[str, Evaluation] | None:
+    """(the role's key for USAGE, the identity policies' evaluation); None for a
+    principal that is not a role."""
     found = role_of(principal_arn)
     if found is None:
         return None
@@ -117,10 +113,48 @@ def authorize(
         documents = role_documents(account, role_name)
     except Exception:  # the role is gone: nothing allows anything
         documents = []
-    evaluation = evaluate(documents, action, resource, context)
     role_key = f"arn:aws:iam::{account}:role/{role_name}"
     USAGE.hold(role_key, documents)
+    return role_key, evaluate(documents, action, resource, context)
+
+
+def record_outcome(
+    principal_arn: str,
+    action: str,
+    resource: str,
+    context: Mapping[str, ContextValue] | None,
+    *,
+    allowed: bool,
+) -> None:
+    """Record a call decided with a resource-based policy: allowed or denied as a whole,
+    crediting the identity grants that took part."""
+    found = _evaluate(principal_arn, action, resource, context)
+    if found is None:
+        return
+    role_key, evaluation = found
+    if allowed != evaluation.allowed:
+        evaluation = Evaluation("allow" if allowed else "implicit_deny")
     USAGE.record(role_key, action, resource, evaluation)
+
+
+def authorize(
+    principal_arn: str,
+    action: str,
+    resource: str,
+    context: Mapping[str, ContextValue] | None = None,
+    *,
+    record: bool = True,
+) -> Denial | None:
+    """None when the principal's role allows `action` on `resource`, else the Denial
+    (with AWS's AccessDenied message). A principal that is not a role (the account's
+    own administrator credentials) is not evaluated here. `record=False` leaves USAGE
+    alone (the caller records the outcome it decides with a resource-based policy)."""
+    found = _evaluate(principal_arn, action, resource, context)
+    if found is None:
+        return None
+    role_key, evaluation = found
+    if record:
+        USAGE.record(role_key, action, resource, evaluation)
     if evaluation.allowed:
         return None
     return Denial(
