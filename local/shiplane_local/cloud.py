@@ -304,11 +304,11 @@ class LocalCloud:
         self._apply_function_environments()
         self._apply_event_invoke_configs()
 
-    def _apply_event_invoke_configs(self) -> None:
-        """The template's EventInvokeConfigs, which moto's CloudFormation does not create."""
+    def _stack_resources(self) -> tuple[list[Any], dict[str, str]]:
+        """The stack's resources, and the values of the template's pseudo parameters and
+        parameters: what resolving the resources moto's CloudFormation set aside needs."""
         from .scheduler import StackResource
 
-        assert self.translation is not None
         summaries = self.client("cloudformation").list_stack_resources(StackName=self.stack_name)
         resources = [
             StackResource(r["LogicalResourceId"], r["ResourceType"], r["PhysicalResourceId"])
@@ -319,8 +319,15 @@ class LocalCloud:
             "AWS::Region": self.region,
             "AWS::AccountId": self.account_id,
             "AWS::Partition": "aws",
+            "AWS::URLSuffix": "amazonaws.com",
             **self.parameters,
         }
+        return resources, pseudo
+
+    def _apply_event_invoke_configs(self) -> None:
+        """The template's EventInvokeConfigs, which moto's CloudFormation does not create."""
+        assert self.translation is not None
+        resources, pseudo = self._stack_resources()
         apply_template_event_invoke_configs(
             self.translation.dropped, resources, pseudo, self.account_id, self.region
         )
@@ -375,22 +382,10 @@ class LocalCloud:
         sam_stack), and the API's one-time schedules, fired in-process."""
         import datetime as dt
 
-        from .scheduler import LocalScheduler, StackResource
+        from .scheduler import LocalScheduler
 
         assert self.translation is not None
-        summaries = self.client("cloudformation").list_stack_resources(StackName=self.stack_name)
-        resources = [
-            StackResource(r["LogicalResourceId"], r["ResourceType"], r["PhysicalResourceId"])
-            for r in summaries["StackResourceSummaries"]
-        ]
-        pseudo = {
-            "AWS::StackName": self.stack_name,
-            "AWS::Region": self.region,
-            "AWS::AccountId": self.account_id,
-            "AWS::Partition": "aws",
-            "AWS::URLSuffix": "amazonaws.com",
-            **self.parameters,
-        }
+        resources, pseudo = self._stack_resources()
         self.scheduler = LocalScheduler(
             self.runtime,
             self.activity,
