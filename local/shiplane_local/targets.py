@@ -14,46 +14,25 @@ rules (one account), so a forwarding rule would deliver each event twice.
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 from collections import defaultdict
-from pathlib import Path
 from typing import Any
-
-import yaml
 
 from shiplane.domain.models import Configuration
 
 log = logging.getLogger("shiplane_local")
 
-BOOTSTRAP = Path(__file__).resolve().parents[2] / "bootstrap" / "target-account.yaml"
 BOOTSTRAP_STACK = "shiplane-target-bootstrap"
 BOOTSTRAP_ROLES = ("DeployRole", "CloudFormationExecutionRole")
 
 
-class _CfnLoader(yaml.SafeLoader):
-    """YAML with CloudFormation's short tags (!Ref, !Sub, !GetAtt) as their long forms."""
-
-
-def _tag(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> Any:
-    name = "Ref" if suffix == "Ref" else f"Fn::{suffix}"
-    if isinstance(node, yaml.ScalarNode):
-        value: Any = loader.construct_scalar(node)
-        if suffix == "GetAtt":
-            value = str(value).split(".", 1)
-    elif isinstance(node, yaml.SequenceNode):
-        value = loader.construct_sequence(node, deep=True)
-    else:
-        value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
-    return {name: value}
-
-
-_CfnLoader.add_multi_constructor("!", _tag)
-
-
 def bootstrap_template() -> dict[str, Any]:
     """bootstrap/target-account.yaml with only the roles (see the module docstring)."""
-    template: dict[str, Any] = yaml.load(BOOTSTRAP.read_text(), Loader=_CfnLoader)
+    from . import bootstrap_template as bootstrap
+
+    template = copy.deepcopy(bootstrap.load())  # the cached parse stays as the file says
     template["Resources"] = {k: template["Resources"][k] for k in BOOTSTRAP_ROLES}
     template.pop("Outputs", None)
     return template
