@@ -91,6 +91,22 @@ def show_api(cloud: LocalCloud, console: Console) -> None:
             )
 
 
+def show_iam(console: Console, enforced: bool) -> None:
+    """What IAM decided in the demo: every call of every role, evaluated as AWS would."""
+    from .iam import USAGE
+
+    if not enforced:
+        console.print("IAM: not enforced (SHIPLANE_LOCAL_IAM=off)")
+        return
+    allowed = sum(USAGE.allowed.values())
+    denied = sum(USAGE.denied.values())
+    roles = len({role for role, _ in USAGE.allowed} | {role for role, _, _ in USAGE.denied})
+    console.print(
+        f"IAM enforced: {allowed} calls by {roles} roles authorized against their policies "
+        f"(template.yaml, bootstrap/target-account.yaml), {denied} denied"
+    )
+
+
 def run_demo(console: Console | None = None, rollout_delay: float = 1.0) -> int:
     console = console or Console()
     quiet_logs()
@@ -155,5 +171,6 @@ def run_demo(console: Console | None = None, rollout_delay: float = 1.0) -> int:
         console.print(status_table(store, "web"))
         show_api(cloud, console)
         failures = [d for d in store.list_deployments("web") if d.status.value == "FAILED"]
+        show_iam(console, cloud.iam)
         console.print(f"Demo finished in {time.perf_counter() - started:.1f} s.")
         return 1 if failures else 0
