@@ -1,7 +1,7 @@
 """Shiplane's benchmarks: figures that are stable on a noisy machine, printed.
 
   python bench/run.py            # all of them
-  python bench/run.py imports    # one of: imports, api, pipeline
+  python bench/run.py imports    # one of: imports, api, pipeline, failed-create
 
 - imports:  for each handler, the modules a cold start imports (a count) and the import
             time (median of 5 fresh interpreters; indicative only).
@@ -12,6 +12,9 @@
             one release through dev and test: state transitions (from the execution
             history), AWS API calls by operation and DynamoDB operations, and the same for
             a duplicated push event.
+- failed-create: on the embedded local cloud, the wall time from a push to the end of a
+            deployment whose stack create fails (dev's cluster does not exist), against
+            the wait's timeout.
 """
 
 from __future__ import annotations
@@ -235,14 +238,69 @@ def bench_pipeline() -> None:
         _report("a duplicated push event (nothing to do)", cloud.api_calls(), None)
 
 
+def bench_failed_create() -> None:
+    """How long a deployment whose stack cannot be created takes to end: dev's target names
+    a cluster that does not exist, so CloudFormation's create fails (ClusterNotFound) and
+    rolls back; the deployment must end FAILED on the stack's events, not on its timeout."""
+    import copy
+    import logging
+    import warnings
+
+    import yaml
+
+    from shiplane.adapters.dynamodb import DynamoStore
+    from shiplane.services.apply_configuration import apply_configuration
+    from shiplane_local.cloud import LocalCloud
+    from shiplane_local.targets import prepare_targets
+
+    warnings.filterwarnings("ignore")
+    logging.disable(logging.CRITICAL)
+    os.environ["POWERTOOLS_METRICS_DISABLED"] = "true"
+    print("== a stack create that fails (dev's cluster does not exist) ==")
+    with LocalCloud(rollout_delay=0.2, parameters={"LogLevel": "WARNING"}) as cloud:
+        store = DynamoStore(cloud.outputs["TableName"], client=cloud.client("dynamodb"))
+        document = yaml.safe_load((ROOT / "examples" / "shiplane.yaml").read_text())
+        prepare_targets(cloud, apply_configuration(document, store))
+        broken = copy.deepcopy(document)
+        for target in broken["targets"]:
+            if "dev" in target.get("environments", []):
+                target["cluster"] = "no-such-cluster"
+        apply_configuration(broken, store)
+        timeout = next(
+            int(step.get("service", {}).get("wait_timeout_seconds", 1800))
+            for project in document["projects"]
+            for step in project["steps"]
+        )
+        started = time.perf_counter()
+        cloud.push_image("web", "1.0.0")
+        ended = None
+        while time.perf_counter() - started < 120:
+            dev = [d for d in store.list_deployments("web") if d.environment == "dev"]
+            if dev and dev[0].status.value in ("FAILED", "SUCCEEDED"):
+                ended = time.perf_counter() - started
+                break
+            time.sleep(0.05)
+        cloud.wait_idle(60)
+        if ended is None:
+            print("   the deployment did not end within 120 s")
+            return
+        print(
+            f"   push → deployment {dev[0].status.value} in {ended:.1f} s wall "
+            f"(rollout delay 0.2 s; the wait's timeout is {timeout} s)"
+        )
+        print(f"   reason: {dev[0].reason}")
+
+
 def main(argv: list[str]) -> None:
-    which = argv[1:] or ["imports", "api", "pipeline"]
+    which = argv[1:] or ["imports", "api", "pipeline", "failed-create"]
     if "imports" in which:
         bench_imports()
     if "api" in which:
         bench_api()
     if "pipeline" in which:
         bench_pipeline()
+    if "failed-create" in which:
+        bench_failed_create()
 
 
 if __name__ == "__main__":
