@@ -221,8 +221,8 @@ def settle(project: Project, seconds: float = SETTLE_SECONDS) -> None:
             project.cloud.wait_idle(timeout=max(1.0, deadline - time.monotonic()))
         except TimeoutError:
             return
-        deployments = project.deployments()
-        if deployments and all(d.status.finished for d in deployments):
+        # idle: no invocation, delivery, execution or rollout left; every deployment ended
+        if all(d.status.finished for d in project.deployments()):
             time.sleep(0.3)  # late deliveries (held/delayed events) land now
             project.cloud.wait_idle(timeout=max(1.0, deadline - time.monotonic()))
             return
