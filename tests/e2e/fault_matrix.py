@@ -1,4 +1,4 @@
-"""The fault matrix: cases (a fault plan and what a user does) × the invariants that must
+"""The fault matrix: cases (a fault plan and what a user does) x the invariants that must
 hold under any of them, checked by one function, `check_invariants`.
 
 Shared by the e2e test (tests/e2e/test_fault_matrix.py, a representative subset) and the
@@ -88,7 +88,7 @@ class Outcome:
 
 
 def crash_cases(calls: dict[str, int]) -> list[Case]:
-    """Every function × a crash before and after each of its AWS calls (0..N)."""
+    """Every function x a crash before and after each of its AWS calls (0..N)."""
     return [
         Case(
             f"crash {folder} after {n}",
@@ -376,8 +376,7 @@ def _stack_operations(project: Project, environment: str) -> dict[str, str]:
 
 def _tokens(project: Project, deployment: Any, target: str) -> set[str]:
     return {
-        client_request_token(deployment.id, project.step, target, op)
-        for op in ("create", "update")
+        client_request_token(deployment.id, project.step, target, op) for op in ("create", "update")
     }
 
 
@@ -393,9 +392,7 @@ def _no_stale(project: Project, pushes: list[str]) -> str:
             if not ends:
                 continue
             end = ends[-1]
-            if d.status is DeploymentStatus.SUCCEEDED and (
-                "ROLLBACK" in end or "FAILED" in end
-            ):
+            if d.status is DeploymentStatus.SUCCEEDED and ("ROLLBACK" in end or "FAILED" in end):
                 return f"{d.environment} {d.release} SUCCEEDED but its operation ended {end}"
             clean = end.endswith("_COMPLETE") and "ROLLBACK" not in end
             if d.status is DeploymentStatus.FAILED and clean and "timed out" not in d.reason:

@@ -15,11 +15,6 @@ from botocore.exceptions import ClientError
 
 from shiplane.adapters import keys
 from shiplane.adapters.throttling import THROTTLING_CODES
-
-# Attempts of a throttled DynamoDB call, and its backoff (seconds): base doubling, capped.
-THROTTLE_ATTEMPTS = 4
-THROTTLE_BASE = 0.05
-THROTTLE_CAP = 1.0
 from shiplane.api.concurrency import etag_of
 from shiplane.domain.audit import AuditRecord
 from shiplane.domain.drift import DriftReport
@@ -52,6 +47,11 @@ from shiplane.ports import (
     StackWait,
     StoredResource,
 )
+
+# Attempts of a throttled DynamoDB call, and its backoff (seconds): base doubling, capped.
+THROTTLE_ATTEMPTS = 4
+THROTTLE_BASE = 0.05
+THROTTLE_CAP = 1.0
 
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
