@@ -67,7 +67,7 @@ INVARIANTS = {
 class Case:
     name: str
     plan: dict[str, Any]
-    scenario: str = "push"  # push | two-pushes | duplicate-request
+    scenario: str = "push"  # see act()
     note: str = ""
 
 
@@ -88,15 +88,15 @@ class Outcome:
 
 
 def crash_cases(calls: dict[str, int]) -> list[Case]:
-    """Every function x a crash before and after each of its AWS calls (0..N)."""
-    return [
-        Case(
-            f"crash {folder} after {n}",
-            {"faults": [{"function": folder, "fail_after_calls": n, "times": 1}]},
-        )
-        for folder in PUSH_FUNCTIONS
-        for n in range(calls.get(folder, 0) + 1)
-    ]
+    """Every function x a crash before and after each of its AWS calls (0..N), on the
+    scenario that runs it."""
+    cases = []
+    for folder in (*PUSH_FUNCTIONS, *PATHS):
+        scenario, faults = PATHS.get(folder, ("push", []))
+        for n in range(calls.get(folder, 0) + 1):
+            crash = {"function": folder, "fail_after_calls": n, "times": 1}
+            cases.append(Case(f"crash {folder} after {n}", {"faults": [crash, *faults]}, scenario))
+    return cases
 
 
 def throttle_case() -> Case:
@@ -133,7 +133,11 @@ def event_cases() -> list[Case]:
             events("aws.states", duplicate=1.0, delay_seconds=100),
             scenario="duplicate-request",
         ),
-        Case("cloudformation lost (100 %)", events("aws.cloudformation", drop=1.0)),
+        Case(
+            "cloudformation lost (100 %)",
+            events("aws.cloudformation", drop=1.0),
+            scenario="lost-events",
+        ),
     ]
 
 
@@ -205,12 +209,22 @@ def counting_calls() -> Iterator[dict[str, int]]:
 
 
 def measure_calls(cloud: LocalCloud, store: DynamoStore) -> dict[str, int]:
-    """N per function: its AWS calls in a clean push (dev, then test)."""
-    with counting_calls() as most:
-        project = MatrixProject(cloud, store, "n" + uuid.uuid4().hex[:8])
-        project.cloud.push_image(project.repository, "1.0.0")
-        settle(project)
-    return dict(most)
+    """N per function: the most AWS calls one invocation made, on a clean push (dev, then
+    test) and on the paths that run the other functions (PATHS)."""
+    most: dict[str, int] = {}
+    for scenario, faults in [("push", []), *PATHS.values()]:
+        with counting_calls() as counted:
+            project = MatrixProject(cloud, store, "n" + uuid.uuid4().hex[:8])
+            cloud.faults.load({"faults": faults})
+            try:
+                act(project, scenario)
+                settle(project)
+            finally:
+                cloud.faults.clear()
+            settle(project, 30)
+        for folder, n in counted.items():
+            most[folder] = max(most.get(folder, 0), n)
+    return most
 
 
 def settle(project: Project, seconds: float = SETTLE_SECONDS) -> None:
@@ -234,33 +248,64 @@ def _request(project: Project, release: str, environment: str) -> dict[str, Any]
             "environment": environment}  # fmt: skip
 
 
+LOST_CLOUDFORMATION = {"events": {"source": "aws.cloudformation", "drop": 1.0}}
+
+
+def act(project: Project, scenario: str) -> list[str]:
+    """What the user (and AWS) do in a scenario; the releases pushed."""
+    cloud = project.cloud
+    if scenario in ("push", "lost-events"):
+        cloud.push_image(project.repository, "1.0.0")
+    elif scenario == "failing-image":  # ECS cannot start it: the stack rolls back
+        cloud.push_image(project.repository, "1.0.0", crash=True)
+    elif scenario == "two-pushes":
+        cloud.push_image(project.repository, "1.0.0")
+        time.sleep(0.4)  # the first update under way when the second comes
+        cloud.push_image(project.repository, "1.1.0")
+        return ["1.0.0", "1.1.0"]
+    elif scenario == "duplicate-request":
+        cloud.push_image(project.repository, "1.0.0")
+        settle(project)
+        # prod is manual: the same request started twice at once (two names)
+        sfn = cloud.client("stepfunctions")
+        document = json.dumps(_request(project, "1.0.0", "prod"))
+        for _ in range(2):
+            sfn.start_execution(
+                stateMachineArn=cloud.outputs["StateMachineArn"],
+                name=f"dup-{uuid.uuid4().hex[:10]}",
+                input=document,
+            )
+    elif scenario == "stopped":  # an operator stops the execution while dev deploys
+        cloud.push_image(project.repository, "1.0.0")
+        deadline = time.monotonic() + 30
+        while not any(d.status is DeploymentStatus.DEPLOYING for d in project.deployments()):
+            if time.monotonic() > deadline:
+                return ["1.0.0"]
+            time.sleep(0.1)
+        time.sleep(0.5)  # Deploy Stack is waiting on its task token
+        sfn = cloud.client("stepfunctions")
+        for execution in project.executions():
+            if execution["status"] == "RUNNING":
+                sfn.stop_execution(executionArn=execution["executionArn"], cause="stopped")
+    else:
+        raise ValueError(f"unknown scenario {scenario}")
+    return ["1.0.0"]
+
+
+# The scenario that runs each function off the plain push's path, and the faults it needs.
+PATHS: dict[str, tuple[str, list[dict[str, Any]]]] = {
+    "reconcile_deployment": ("lost-events", [LOST_CLOUDFORMATION]),
+    "settle_execution": ("stopped", [LOST_CLOUDFORMATION]),
+}
+
+
 def run_case(cloud: LocalCloud, store: DynamoStore, case: Case) -> Outcome:
     started = time.monotonic()
     project = MatrixProject(cloud, store, "m" + uuid.uuid4().hex[:8])
     pushes = ["1.0.0"]
     cloud.faults.load(case.plan)
     try:
-        if case.scenario == "push":
-            cloud.push_image(project.repository, "1.0.0")
-        elif case.scenario == "two-pushes":
-            cloud.push_image(project.repository, "1.0.0")
-            time.sleep(0.4)  # the first update under way when the second comes
-            cloud.push_image(project.repository, "1.1.0")
-            pushes.append("1.1.0")
-        elif case.scenario == "duplicate-request":
-            cloud.push_image(project.repository, "1.0.0")
-            settle(project)
-            # prod is manual: the same request started twice at once (two names)
-            sfn = cloud.client("stepfunctions")
-            document = json.dumps(_request(project, "1.0.0", "prod"))
-            for _ in range(2):
-                sfn.start_execution(
-                    stateMachineArn=cloud.outputs["StateMachineArn"],
-                    name=f"dup-{uuid.uuid4().hex[:10]}",
-                    input=document,
-                )
-        else:
-            raise ValueError(f"unknown scenario {case.scenario}")
+        pushes = act(project, case.scenario)
         settle(project)
     finally:
         fired = Counter(f.kind for f in cloud.faults.fired())
@@ -395,7 +440,10 @@ def _no_stale(project: Project, pushes: list[str]) -> str:
             if d.status is DeploymentStatus.SUCCEEDED and ("ROLLBACK" in end or "FAILED" in end):
                 return f"{d.environment} {d.release} SUCCEEDED but its operation ended {end}"
             clean = end.endswith("_COMPLETE") and "ROLLBACK" not in end
-            if d.status is DeploymentStatus.FAILED and clean and "timed out" not in d.reason:
+            # a deployment ended by its execution's end (settled) or its timeout was not
+            # decided by a stack event
+            settled = d.reason.startswith("its pipeline execution") or "timed out" in d.reason
+            if d.status is DeploymentStatus.FAILED and clean and not settled:
                 return (
                     f"{d.environment} {d.release} FAILED ({d.reason[:80]}) but its operation "
                     f"ended {end}"
