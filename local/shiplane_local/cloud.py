@@ -41,6 +41,7 @@ from .iam.signing import SigningAsInvocationRole
 from .lambda_runtime import LambdaRuntime
 from .sam_stack import ARTIFACT_BUCKET, StateMachinePatch, Translation, translate
 from .server import CountingMotoServer
+from .stepfunctions_events import ExecutionStatusEvents
 
 log = logging.getLogger("shiplane_local")
 
@@ -100,6 +101,13 @@ class LocalCloud:
         self._cfn_tokens = RequestTokens()
         self._ecr = EcrPushEvents(self.emit_event)
         self._state_machines = StateMachinePatch()
+        # Step Functions' "Execution Status Change" events, in the execution's own account.
+        self._execution_events = ExecutionStatusEvents(
+            lambda event: self.events.emit(
+                event, account_id=event["account"], region=event["region"]
+            ),
+            self.activity,
+        )
         self._server: CountingMotoServer | None = None
         self._saved_env: dict[str, str | None] = {}
         self._saved_sfn_config: Any = None
@@ -187,6 +195,7 @@ class LocalCloud:
             self._undo_client_hooks = None
         # Clients created while this cloud ran keep their hooks: leave them nothing to do.
         self.faults.clear()
+        self._execution_events.uninstall()
         self._state_machines.uninstall()
         self.runtime.uninstall()
         if self.translation is not None:
@@ -257,6 +266,7 @@ class LocalCloud:
         self._cfn_tokens.install()
         self._ecr.install()
         self._state_machines.install()
+        self._execution_events.install()
         from .rollouts import RolloutSimulator
 
         self.rollouts = RolloutSimulator(

@@ -54,6 +54,20 @@ def test_a_late_failure_of_an_older_stack_operation_is_ignored(pipeline: Pipelin
     assert pipeline.finish_unit(unit, token)["status"] == "SUCCEEDED"
 
 
+def test_an_event_without_the_token_waited_on_is_ignored(pipeline: Pipeline) -> None:
+    # CloudFormation gives every event of an operation started with a ClientRequestToken
+    # that token: an event without one comes from another operation (a console update).
+    unit, token = _updating(pipeline)
+    name = unit["stack_name"]
+    result = handle_deployment_event(
+        stack_event(name, "UPDATE_ROLLBACK_COMPLETE", "someone else's update", token=""),
+        pipeline.events_deps,
+    )
+    assert not result.handled and "(no token)" in result.message
+    assert token not in pipeline.tokens.succeeded
+    assert pipeline.finish_unit(unit, token)["status"] == "SUCCEEDED"
+
+
 def test_an_event_of_a_deleted_stack_of_the_same_name_is_ignored(pipeline: Pipeline) -> None:
     unit, token = _updating(pipeline)
     name = unit["stack_name"]

@@ -89,7 +89,8 @@ def test_every_error_name_is_a_shiplane_error_class() -> None:
         for rule in state.get("Retry", []) + state.get("Catch", [])
         for name in rule["ErrorEquals"]
     }
-    own = {n for n in names if not n.startswith(("States.", "Lambda."))}
+    # AWS's names: Step Functions', Lambda's (Lambda.*) and the Lambda runtime's errorTypes.
+    own = {n for n in names if not n.startswith(("States.", "Lambda.", "Runtime.", "Sandbox."))}
     assert own, "the state machine retries none of Shiplane's own errors"
     for name in own:
         cls = getattr(errors_module, name, None)
@@ -293,6 +294,10 @@ STATES_ERRORS = {
 }
 # AWS's recommended retrier for every Lambda task.
 RECOMMENDED_LAMBDA_RETRY = LAMBDA_ERRORS - {"Lambda.Unknown"}
+# The errorType Lambda reports for a function whose runtime exited (a crash) and for one
+# that ran out of time (Lambda's "Troubleshoot invocation issues": Sandbox.Timedout); a
+# lambda:invoke task fails with the errorType as its error name.
+LAMBDA_RUNTIME_ERRORS = {"Runtime.ExitError", "Sandbox.Timedout"}
 
 
 def test_every_aws_error_name_exists() -> None:
@@ -304,6 +309,17 @@ def test_every_aws_error_name_exists() -> None:
     }
     assert {n for n in names if n.startswith("Lambda.")} <= LAMBDA_ERRORS
     assert {n for n in names if n.startswith("States.")} <= STATES_ERRORS
+    assert {n for n in names if n.startswith(("Runtime.", "Sandbox."))} <= LAMBDA_RUNTIME_ERRORS
+
+
+@pytest.mark.parametrize("task", sorted(lambda_tasks()))
+def test_every_lambda_task_retries_a_crashed_or_timed_out_function(task: str) -> None:
+    # Every step is idempotent (safe to run again), so a function whose runtime exited
+    # after a write, or that timed out, is run again rather than failing its deployment.
+    # States.Timeout is not among them: it is the task's own wait timing out.
+    state = lambda_tasks()[task]
+    assert retried(state) >= LAMBDA_RUNTIME_ERRORS | {"Lambda.Unknown"}
+    assert "States.Timeout" not in retried(state)
 
 
 @pytest.mark.parametrize("task", sorted(lambda_tasks()))

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import random
+import time
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -45,6 +47,11 @@ from shiplane.ports import (
     StackWait,
     StoredResource,
 )
+
+# Attempts of a throttled DynamoDB call, and its backoff (seconds): base doubling, capped.
+THROTTLE_ATTEMPTS = 4
+THROTTLE_BASE = 0.05
+THROTTLE_CAP = 1.0
 
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
@@ -94,12 +101,21 @@ class DynamoStore:
     # ------------------------------------------------------------------ plumbing
 
     def _call(self, operation: str, **kwargs: Any) -> Any:
-        try:
-            return getattr(self.client, operation)(TableName=self.table_name, **kwargs)
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] in THROTTLING_CODES:
-                raise ThrottledError(f"DynamoDB {operation} throttled") from exc
-            raise
+        # A throttled request did not take effect, so it is sent again (full-jitter
+        # backoff, as AWS advises for ProvisionedThroughputExceededException) a few times
+        # before the step gives up with ThrottledError and the state machine retries it.
+        # A step reads the table many times: without this, one throttle in ten calls
+        # would rerun the whole step, and a busy table could exhaust its retries.
+        for attempt in range(THROTTLE_ATTEMPTS):
+            try:
+                return getattr(self.client, operation)(TableName=self.table_name, **kwargs)
+            except ClientError as exc:
+                if exc.response["Error"]["Code"] not in THROTTLING_CODES:
+                    raise
+                if attempt + 1 == THROTTLE_ATTEMPTS:
+                    raise ThrottledError(f"DynamoDB {operation} throttled") from exc
+                time.sleep(random.uniform(0, min(THROTTLE_CAP, THROTTLE_BASE * 2**attempt)))
+        raise AssertionError("unreachable")
 
     def _conditional(self, operation: str, **kwargs: Any) -> bool:
         """A write guarded by a condition: False when the condition did not hold."""

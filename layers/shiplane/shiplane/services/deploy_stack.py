@@ -167,14 +167,14 @@ def _adopt_own_operation(
     CloudFormation names no token, when it runs exactly this unit's parameters."""
     if stack is None or not stack.in_progress or "ROLLBACK" in stack.status:
         return False
-    operation = "create" if stack.status.startswith("CREATE") else "update"
     running = ctx.gateway.stack_operation_token(ctx.stack_name)
     ours = {operation_token(ctx.unit, op) for op in ("create", "update")}
     if running not in ours and (running is not None or stack.parameters != parameters):
         return False
     wait = replace(
         wait,
-        client_request_token=running or operation_token(ctx.unit, operation),
+        # Its events carry the token it was started with: none if CloudFormation names none.
+        client_request_token=running or "",
         stack_id=stack.stack_id,
     )
     deps.waits.put_wait(wait)

@@ -98,13 +98,16 @@ def _stack_event(event: StackStatusChangeEvent, deps: EventsDependencies) -> Eve
 def _stale_stack_event(event: StackStatusChangeEvent, wait: StackWait) -> str:
     """Why the event is about another stack operation than the one waited on ("" if it
     is not): another stack of the same name (deleted and re-created), or another operation
-    of this stack (an older update's late failure). An event without a token (an operation
-    started without one) is judged by the stack id alone."""
+    of this stack (an older update's late failure). CloudFormation gives every event of an
+    operation started with a ClientRequestToken that token, so when the wait recorded one,
+    an event without it (or with another) belongs to another operation. Only a wait that
+    knows no token (it adopted an operation started without one) is judged by the stack id
+    alone."""
     if wait.stack_id and event.detail.stack_id != wait.stack_id:
         return f"from stack {event.detail.stack_id}, not {wait.stack_id}"
     token = event.detail.client_request_token
-    if wait.client_request_token and token and token != wait.client_request_token:
-        return f"from operation {token}, not {wait.client_request_token}"
+    if wait.client_request_token and token != wait.client_request_token:
+        return f"from operation {token or '(no token)'}, not {wait.client_request_token}"
     return ""
 
 
