@@ -64,7 +64,17 @@ def complete_infra(pipeline: Pipeline, unit: dict[str, Any], url: str) -> None:
         stack, status="CREATE_COMPLETE", outputs={"QueueUrl": url}
     )
     handle_deployment_event(
-        stack_event(unit["stack_name"], "CREATE_COMPLETE"), pipeline.events_deps
+        _event(pipeline, unit["stack_name"], "CREATE_COMPLETE"), pipeline.events_deps
+    )
+
+
+def _event(pipeline: Pipeline, name: str, status: str) -> dict[str, Any]:
+    """The stack's status event as CloudFormation sends it: with its operation's token."""
+    return stack_event(
+        name,
+        status,
+        token=pipeline.gateway.operation_tokens.get(name),
+        stack_id=pipeline.gateway.stacks[name].stack_id,
     )
 
 
@@ -128,7 +138,7 @@ def test_a_failed_stack_is_judged_by_its_status_and_a_lost_event_is_reconciled(
     name = infra_unit["stack_name"]
     gateway.stack_events[name] = ["Queue CREATE_FAILED: name taken"]
     gateway.stacks[name] = dataclasses.replace(gateway.stacks[name], status="ROLLBACK_COMPLETE")
-    handle_deployment_event(stack_event(name, "ROLLBACK_COMPLETE"), pipeline.events_deps)
+    handle_deployment_event(_event(pipeline, name, "ROLLBACK_COMPLETE"), pipeline.events_deps)
     failed = pipeline.tokens.succeeded["t-1"]
     assert failed["status"] == "FAILED"
     assert "name taken" in failed["reason"]

@@ -156,7 +156,13 @@ def test_events_arriving_twice_complete_the_token_once(pipeline: Pipeline) -> No
     resolved = pipeline.resolve(ecr_push("web", "1.0.0", DIGEST_1))
     unit, token = pipeline.start_unit(resolved["deployments"][0]["units"][0])
     pipeline.gateway.finish_rollout(unit["stack_name"], "shiplane-dev", "web")
-    event = stack_event(unit["stack_name"], "CREATE_COMPLETE")
+    name = unit["stack_name"]
+    event = stack_event(
+        name,
+        "CREATE_COMPLETE",
+        token=pipeline.gateway.operation_tokens.get(name),
+        stack_id=pipeline.gateway.stacks[name].stack_id,
+    )
     first = handle_deployment_event(event, pipeline.events_deps)
     second = handle_deployment_event(event, pipeline.events_deps)
     assert first.handled and first.outcome is not None
