@@ -56,12 +56,12 @@ def _text(value: Any) -> str | None:
     return value if isinstance(value, str) else json.dumps(value)
 
 
-def status_event(execution: Execution) -> dict[str, Any]:
-    """The event for the execution's current status, in AWS's documented shape (start and
-    stop dates in epoch milliseconds; input and output as JSON text; error and cause only
-    for a failed one)."""
-    status = execution.exec_status
-    value = getattr(status, "value", status) or "RUNNING"
+def status_event(execution: Execution, status: str | None = None) -> dict[str, Any]:
+    """The event for the execution's status (its current one unless `status` names it),
+    in AWS's documented shape (start and stop dates in epoch milliseconds; input and output
+    as JSON text; error and cause only for a failed one)."""
+    current = execution.exec_status
+    value = status or getattr(current, "value", current) or "RUNNING"
     ended = value != "RUNNING"
     return {
         "version": "0",
@@ -127,8 +127,9 @@ class ExecutionStatusEvents:
 
         def start(execution: Execution) -> None:
             original_start(execution)
+            # RUNNING, even when a short program has already ended on its worker thread.
             if _standard(execution):
-                events._send(execution)
+                events._send(execution, "RUNNING")
 
         def reflect(comm: BaseExecutionWorkerCommunication) -> None:
             original_reflect(comm)
@@ -190,9 +191,9 @@ class ExecutionStatusEvents:
             BaseExecutionWorkerCommunication, "_reflect_execution_status", reflect
         )
 
-    def _send(self, execution: Execution) -> None:
+    def _send(self, execution: Execution, status: str | None = None) -> None:
         try:
-            event = status_event(execution)
+            event = status_event(execution, status)
         except Exception:  # never break an execution over its event
             log.exception("execution status event for %s not built", execution.exec_arn)
             return
