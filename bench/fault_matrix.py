@@ -1,6 +1,6 @@
 """The full fault matrix on the embedded local cloud: every case x every invariant, printed.
 
-  .venv/bin/python bench/fault_matrix.py               # every case (about 10 minutes)
+  .venv/bin/python bench/fault_matrix.py               # every case (about 32 minutes here)
   .venv/bin/python bench/fault_matrix.py crash deploy  # only cases whose name has these words
 
 Cases (tests/e2e/fault_matrix.py): each pipeline function a push runs (functions/<folder>)
