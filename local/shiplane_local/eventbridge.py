@@ -258,33 +258,19 @@ class EventDelivery:
                     failure.code,
                     failure,
                 )
-                if not failure.retried:
+                # Given up: not a retried error (no EXHAUSTED_RETRY_CONDITION), or out of
+                # attempts, or the next attempt would come after the event's maximum age.
+                give_up, exhausted, delay = not failure.retried, None, 0.0
+                if not give_up and retries >= max_retries:
+                    give_up, exhausted = True, "MaximumRetryAttempts"
+                if not give_up:
+                    with self._lock:
+                        delay = self._jitter.uniform(0, min(BACKOFF_CAP, BACKOFF_BASE * 2**retries))
+                    if self.clock.now() + delay - arrived > max_age:
+                        give_up, exhausted = True, "MaximumEventAgeInSeconds"
+                if give_up:
                     self._dead_letter(
-                        rule, target, event, failure.code, str(failure), None, retries
-                    )
-                    return
-                if retries >= max_retries:
-                    self._dead_letter(
-                        rule,
-                        target,
-                        event,
-                        failure.code,
-                        str(failure),
-                        "MaximumRetryAttempts",
-                        retries,
-                    )
-                    return
-                with self._lock:
-                    delay = self._jitter.uniform(0, min(BACKOFF_CAP, BACKOFF_BASE * 2**retries))
-                if self.clock.now() + delay - arrived > max_age:
-                    self._dead_letter(
-                        rule,
-                        target,
-                        event,
-                        failure.code,
-                        str(failure),
-                        "MaximumEventAgeInSeconds",
-                        retries,
+                        rule, target, event, failure.code, str(failure), exhausted, retries
                     )
                     return
                 retries += 1
