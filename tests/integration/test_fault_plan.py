@@ -306,21 +306,27 @@ def test_events_are_duplicated_with_the_same_id(cloud: LocalCloud) -> None:
 
 def test_events_are_delayed_by_cloud_seconds(cloud: LocalCloud) -> None:
     url = _ecs_events_queue(cloud)
-    cloud.faults.load({"faults": [{"events": {"source": "aws.ecs", "delay_seconds": 150}}]})
+    # Long enough (in wall time) that a loaded machine still looks before it is due.
+    cloud.faults.load({"faults": [{"events": {"source": "aws.ecs", "delay_seconds": 2000}}]})
     started = time.monotonic()
 
     _emit(cloud, "late-1")
     early = _received(cloud, url)
+    looked = time.monotonic() - started
     cloud.wait_idle()
 
+    assert looked < 2000 * TIME_SCALE, "the machine was too slow to look before the event was due"
     assert early == []
     assert _received(cloud, url) == ["late-1"]
-    assert time.monotonic() - started >= 150 * TIME_SCALE
+    assert time.monotonic() - started >= 2000 * TIME_SCALE
 
 
 def test_events_are_reordered(cloud: LocalCloud) -> None:
     url = _ecs_events_queue(cloud)
-    cloud.faults.load({"faults": [{"events": {"source": "aws.ecs", "reorder": True}}]})
+    # A hold long enough (in wall time) that "second" overtakes "first" on a loaded machine.
+    cloud.faults.load(
+        {"faults": [{"events": {"source": "aws.ecs", "reorder": True, "hold_seconds": 1000}}]}
+    )
 
     _emit(cloud, "first")
     _emit(cloud, "second")
