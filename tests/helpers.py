@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import importlib.util
 import json
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,30 @@ ROOT = Path(__file__).resolve().parents[1]
 def load_event(name: str) -> dict[str, Any]:
     """A sample event from events/ (a fresh copy each time)."""
     return copy.deepcopy(json.loads((ROOT / "events" / f"{name}.json").read_text()))
+
+
+def load_handler(folder: str) -> Any:
+    """functions/<folder>/app.py as a module of its own (every handler is named app.py)."""
+    path = ROOT / "functions" / folder / "app.py"
+    spec = importlib.util.spec_from_file_location(f"handler_{folder}", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+class LambdaContext:
+    """What Powertools' inject_lambda_context reads of Lambda's context."""
+
+    def __init__(self, function: str, remaining_ms: int = 300_000) -> None:
+        self.function_name = function
+        self.memory_limit_in_mb = 1024
+        self.aws_request_id = "test"
+        self.invoked_function_arn = f"arn:aws:lambda:us-east-1:123456789012:function:{function}"
+        self._remaining_ms = remaining_ms
+
+    def get_remaining_time_in_millis(self) -> int:
+        return self._remaining_ms
 
 
 def demo_configuration() -> dict[str, Any]:

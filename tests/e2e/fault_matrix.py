@@ -27,9 +27,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from shiplane.adapters.dynamodb import DynamoStore
+from shiplane.adapters.stepfunctions import SfnTaskTokens
 from shiplane.domain.models import DeploymentMode, DeploymentStatus, TriggerKind
 from shiplane.domain.naming import client_request_token
 from shiplane.services.apply_configuration import apply_configuration
+from shiplane.services.approvals import ApprovalDependencies, decide_approval
 from shiplane_local.cloud import LocalCloud
 from shiplane_local.invocation import Invocation
 from shiplane_local.targets import prepare_targets
@@ -138,6 +140,14 @@ def event_cases() -> list[Case]:
             events("aws.cloudformation", drop=1.0),
             scenario="lost-events",
         ),
+        Case(
+            "states lost (100 %), execution stopped mid-deployment: the sweep settles it",
+            {
+                "seed": 3,
+                "faults": [{"events": {"source": "aws.states", "drop": 1.0}}, LOST_CLOUDFORMATION],
+            },
+            scenario="stopped-unseen",
+        ),
     ]
 
 
@@ -152,12 +162,16 @@ def all_cases(calls: dict[str, int]) -> list[Case]:
 class MatrixProject(Project):
     """The demo project with a short wait timeout on its step."""
 
-    def __init__(self, cloud: LocalCloud, store: DynamoStore, name: str) -> None:
+    def __init__(
+        self, cloud: LocalCloud, store: DynamoStore, name: str, *, gated: bool = False
+    ) -> None:
         self.cloud = cloud
         self.store = store
         self.name = name
         self.repository = name
         document = demo_configuration()
+        if gated:  # test needs an approval (its own environment: prod's stays ungated)
+            _gate_test(document)
         project = copy.deepcopy(document["projects"][0])
         project["name"] = name
         step = project["steps"][0]
@@ -166,9 +180,38 @@ class MatrixProject(Project):
         step["task"]["family"] = name
         step["wait"]["timeout_seconds"] = WAIT_TIMEOUT
         document["projects"] = [project]
+        if gated:
+            project["lifecycle"] = "gated"
         self.config = apply_configuration(document, store)
         prepare_targets(cloud, self.config)
         self.step = step["name"]
+
+
+GATE = "approval-gate"
+
+
+def _gate_test(document: dict[str, Any]) -> None:
+    """A lifecycle dev -> GATE (automatic, but GATE requires an approval), with its target."""
+    document["environments"].append({"name": GATE, "requires_approval": True})
+    document["lifecycles"].append(
+        {
+            "name": "gated",
+            "phases": [
+                {"name": "development", "environments": [_automatic("dev")]},
+                {"name": "gate", "environments": [_automatic(GATE)]},
+            ],
+        }
+    )  # fmt: skip
+    [test] = [t for t in document["targets"] if t["name"] == "test-cluster"]
+    gate = copy.deepcopy(test) | {"name": f"{GATE}-cluster", "environments": [GATE]}
+    document["targets"].append(gate | {"cluster": f"shiplane-{GATE}"})
+
+
+def _automatic(environment: str) -> dict[str, str]:
+    return {"environment": environment, "trigger": "automatic"}
+
+
+ENVIRONMENTS = ("dev", "test", "prod", GATE)
 
 
 @contextmanager
@@ -214,7 +257,8 @@ def measure_calls(cloud: LocalCloud, store: DynamoStore) -> dict[str, int]:
     most: dict[str, int] = {}
     for scenario, faults in [("push", []), *PATHS.values()]:
         with counting_calls() as counted:
-            project = MatrixProject(cloud, store, "n" + uuid.uuid4().hex[:8])
+            gated = scenario == "approval"
+            project = MatrixProject(cloud, store, "n" + uuid.uuid4().hex[:8], gated=gated)
             cloud.faults.load({"faults": faults})
             try:
                 act(project, scenario)
@@ -248,6 +292,12 @@ def _request(project: Project, release: str, environment: str) -> dict[str, Any]
             "environment": environment}  # fmt: skip
 
 
+UNRETRIED_REGISTER_ERROR = {
+    "function": "register_task_definition",
+    "fail_after_calls": 0,
+    "times": 1,
+    "error": "InjectedTerminalError",
+}
 LOST_CLOUDFORMATION = {"events": {"source": "aws.cloudformation", "drop": 1.0}}
 
 
@@ -287,21 +337,52 @@ def act(project: Project, scenario: str) -> list[str]:
         for execution in project.executions():
             if execution["status"] == "RUNNING":
                 sfn.stop_execution(executionArn=execution["executionArn"], cause="stopped")
+    elif scenario == "stopped-unseen":  # stopped, its status event lost: the sweep settles it
+        act(project, "stopped")
+        deadline = time.monotonic() + 30
+        while any(e["status"] == "RUNNING" for e in project.executions()):
+            if time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+        job = cloud.scheduler.job("SettleExecutionFunction")
+        cloud.scheduler.tick(job.next_due)
+    elif scenario == "approval":  # dev, then the gate's approval, approved by an operator
+        cloud.push_image(project.repository, "1.0.0")
+        deadline = time.monotonic() + 60
+        while not (pending := _pending_approvals(project)):
+            if time.monotonic() > deadline:
+                return ["1.0.0"]
+            time.sleep(0.1)
+        tokens = SfnTaskTokens(cloud.client("stepfunctions"))
+        deps = ApprovalDependencies(
+            deployments=project.store, approvals=project.store, tokens=tokens
+        )
+        decision = {"project": project.name, "deployment_id": pending[0].deployment_id,
+                    "approve": True, "by": "operator", "note": "fault matrix"}  # fmt: skip
+        decide_approval(decision, deps)
     else:
         raise ValueError(f"unknown scenario {scenario}")
     return ["1.0.0"]
+
+
+def _pending_approvals(project: Project) -> list[Any]:
+    return [a for a in project.store.list_approvals(project.name) if a.status == "PENDING"]
 
 
 # The scenario that runs each function off the plain push's path, and the faults it needs.
 PATHS: dict[str, tuple[str, list[dict[str, Any]]]] = {
     "reconcile_deployment": ("lost-events", [LOST_CLOUDFORMATION]),
     "settle_execution": ("stopped", [LOST_CLOUDFORMATION]),
+    # a unit's step raising an error no retrier takes is what Unit Failed notes
+    "mark_unit_failed": ("push", [UNRETRIED_REGISTER_ERROR]),
+    "request_approval": ("approval", []),
 }
 
 
 def run_case(cloud: LocalCloud, store: DynamoStore, case: Case) -> Outcome:
     started = time.monotonic()
-    project = MatrixProject(cloud, store, "m" + uuid.uuid4().hex[:8])
+    gated = case.scenario == "approval"
+    project = MatrixProject(cloud, store, "m" + uuid.uuid4().hex[:8], gated=gated)
     pushes = ["1.0.0"]
     cloud.faults.load(case.plan)
     try:
@@ -365,7 +446,7 @@ def _slots(project: Project, pushes: list[str]) -> str:
     store = project.store
     deployments = {d.id: d for d in project.deployments()}
     sfn = project.cloud.client("stepfunctions")
-    for environment in ("dev", "test", "prod"):
+    for environment in ENVIRONMENTS:
         holder = store.slot_holder(project.name, environment, "untenanted")
         if holder and (holder not in deployments or deployments[holder].status.finished):
             return f"{environment}'s slot held by finished deployment {holder}"

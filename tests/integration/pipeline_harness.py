@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from shiplane.adapters.dynamodb import DynamoStore
+from shiplane.ports import ExecutionOutcome
 from shiplane.services.approvals import ApprovalDependencies
 from shiplane.services.deploy_stack import DeployDependencies, deploy_stack
 from shiplane.services.deployment_events import EventsDependencies, handle_deployment_event
@@ -36,6 +37,26 @@ class NoRegistry:
         return []
 
 
+class FakeExecutions:
+    """Step Functions' answer to DescribeExecution: RUNNING unless told otherwise; None
+    (does not exist) for a name in `unknown`."""
+
+    def __init__(self) -> None:
+        self.outcomes: dict[str, ExecutionOutcome] = {}
+        self.unknown: set[str] = set()
+        self.described: list[str] = []
+
+    def execution_arn(self, name: str) -> str:
+        return f"arn:aws:states:us-east-1:123456789012:execution:shiplane-deploy-pipeline:{name}"
+
+    def outcome(self, execution_arn: str) -> ExecutionOutcome | None:
+        name = execution_arn.rsplit(":", 1)[1]
+        self.described.append(name)
+        if name in self.unknown:
+            return None
+        return self.outcomes.get(name, ExecutionOutcome("RUNNING"))
+
+
 class Pipeline:
     """Runs the services the way the state machine chains them."""
 
@@ -57,7 +78,10 @@ class Pipeline:
         self.record_deps = RecordDependencies(store, store, store, self.tokens)
         self.approval_deps = ApprovalDependencies(store, store, self.tokens)
         self.gate_deps = GateDependencies(store, store, store, clock)
-        self.settle_deps = SettleDependencies(store, store, store, self.tokens)
+        self.executions = FakeExecutions()
+        self.settle_deps = SettleDependencies(
+            store, store, store, self.tokens, live=store, executions=self.executions
+        )
         self.counter = 0
 
     def resolve(self, event: dict[str, Any]) -> dict[str, Any]:

@@ -234,6 +234,7 @@ JOBS = {
     "CheckTargetsFunction": "rate(15 minutes)",
     "ApplyRetentionFunction": "rate(1 day)",
     "ReconcilePushesFunction": "rate(15 minutes)",
+    "SettleExecutionFunction": "rate(10 minutes)",
     "DetectDriftFunction": "rate(1 hour)",
 }
 

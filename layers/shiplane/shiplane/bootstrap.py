@@ -146,10 +146,18 @@ def record_deployment() -> RecordDependencies:
 
 
 def settle_execution() -> SettleDependencies:
+    from shiplane.adapters.stepfunctions import SfnPipeline
     from shiplane.services.settle_execution import SettleDependencies
 
-    s = store()
-    return SettleDependencies(deployments=s, releases=s, slots=s, tokens=tokens())
+    s, settings = store(), load_settings()
+    return SettleDependencies(
+        deployments=s,
+        releases=s,
+        slots=s,
+        tokens=tokens(),
+        live=s,
+        executions=SfnPipeline(settings.state_machine_arn),
+    )
 
 
 def approvals() -> ApprovalDependencies:

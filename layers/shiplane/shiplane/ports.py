@@ -170,6 +170,36 @@ class QueuedDeployment:
     task_token: str
 
 
+@dataclass(frozen=True)
+class LiveExecution:
+    name: str
+    since: str  # ISO 8601, when it was given its first deployments
+
+
+class LiveExecutionStore(Protocol):
+    """Pipeline executions given deployments and not yet seen to end (the sweep's list)."""
+
+    def live_executions(self) -> list[LiveExecution]:
+        """Oldest first."""
+        ...
+
+    def forget_execution(self, execution: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class ExecutionOutcome:
+    status: str  # RUNNING / SUCCEEDED / FAILED / TIMED_OUT / ABORTED / PENDING_REDRIVE
+    error: str | None = None
+    cause: str | None = None
+
+
+class ExecutionLookup(Protocol):
+    def execution_arn(self, name: str) -> str: ...
+    def outcome(self, execution_arn: str) -> ExecutionOutcome | None:
+        """None when Step Functions does not know the execution (never started, expired)."""
+        ...
+
+
 class SlotStore(Protocol):
     """One running deployment per project/environment/tenant; the others queue."""
 

@@ -43,6 +43,7 @@ from shiplane.errors import (
 from shiplane.ports import (
     Approval,
     ConfigWrite,
+    LiveExecution,
     QueuedDeployment,
     StackWait,
     StoredResource,
@@ -396,6 +397,11 @@ class DynamoStore:
         self, deployments: Sequence[Deployment], claims: Sequence[str]
     ) -> list[dict[str, Any]]:
         writes: list[dict[str, Any]] = []
+        # One entry per execution (a transaction may not touch an item twice), written with
+        # its deployments: a sweep finds it even if the execution dies at once.
+        for execution in dict.fromkeys(d.execution for d in deployments if d.execution):
+            live = {"execution": execution, "since": _now()}
+            writes.append({"Put": {"Item": _item(keys.live_execution(execution), live)}})
         for deployment, claim in zip(deployments, claims, strict=True):
             body = deployment.model_dump(mode="json")
             # Unset timestamps stay absent: `if_not_exists(started_at, ...)` treats a NULL
@@ -456,6 +462,16 @@ class DynamoStore:
             except NotFoundError:  # deleted since (retention): nothing left to end
                 continue
         return found
+
+    def live_executions(self) -> list[LiveExecution]:
+        found = [
+            LiveExecution(name=item["execution"], since=item["since"])
+            for item in self._query(keys.LIVE_EXECUTIONS)
+        ]
+        return sorted(found, key=lambda live: live.since)
+
+    def forget_execution(self, execution: str) -> None:
+        self._call("delete_item", Key=_item(keys.live_execution(execution), {}))
 
     def list_deployments(self, project: str) -> list[Deployment]:
         items = self._query(keys.project_partition(project), keys.DEPLOYMENT_PREFIX)

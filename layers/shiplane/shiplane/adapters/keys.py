@@ -61,6 +61,15 @@ def execution_deployment(execution: str, project: str, deployment_id: str) -> di
     return {"pk": execution_partition(execution), "sk": f"DEPLOYMENT#{project}#{deployment_id}"}
 
 
+LIVE_EXECUTIONS = "LIVE_EXECUTIONS"
+
+
+def live_execution(execution: str) -> dict[str, str]:
+    """A pipeline execution that was given deployments to run and has not been seen to end:
+    what the scheduled sweep checks when Step Functions' status event never came."""
+    return {"pk": LIVE_EXECUTIONS, "sk": execution}
+
+
 def current(project: str, environment: str, tenant: str) -> dict[str, str]:
     return {"pk": project_partition(project), "sk": f"CURRENT#{environment}#{tenant}"}
 

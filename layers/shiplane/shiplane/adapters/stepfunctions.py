@@ -9,6 +9,7 @@ from botocore.exceptions import ClientError
 
 from shiplane.adapters.throttling import is_throttling
 from shiplane.errors import ThrottledError
+from shiplane.ports import ExecutionOutcome
 
 _GONE = {"TaskTimedOut", "InvalidToken", "TaskDoesNotExist"}
 
@@ -101,6 +102,19 @@ class SfnPipeline:
                 return None
             raise
         return {"status": str(response["status"]), "input": json.loads(response["input"])}
+
+    def outcome(self, execution_arn: str) -> ExecutionOutcome | None:
+        try:
+            response = self.client.describe_execution(executionArn=execution_arn)
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ExecutionDoesNotExist":
+                return None
+            if is_throttling(exc):
+                raise ThrottledError("Step Functions DescribeExecution throttled") from exc
+            raise
+        return ExecutionOutcome(
+            status=str(response["status"]), error=response.get("error"), cause=response.get("cause")
+        )
 
     def status(self, execution_arn: str) -> str | None:
         """RUNNING / SUCCEEDED / FAILED / TIMED_OUT / ABORTED, or None when unknown."""
