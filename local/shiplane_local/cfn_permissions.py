@@ -404,8 +404,10 @@ def _physical_id(resource: Any) -> str:
     return ""
 
 
-def install(patches: Any) -> None:
-    """Authorize every resource handler of the stack operations moto performs."""
+def install(patches: Any, on_delete_failed: Callable[[Any], None] | None = None) -> None:
+    """Authorize every resource handler of the stack operations moto performs.
+    `on_delete_failed(stack)` is told of a deletion that ended DELETE_FAILED (to send its
+    status events)."""
     from moto.cloudformation import parsing
     from moto.cloudformation.models import CloudFormationBackend
 
@@ -492,6 +494,8 @@ def install(patches: Any) -> None:
                     _check_deletion(principal, stack)
                 except HandlerAccessDenied as denied:
                     _delete_failed(stack, denied)
+                    if on_delete_failed is not None:
+                        on_delete_failed(stack)
                     return None
         return original_delete(backend, name_or_stack_id)
 

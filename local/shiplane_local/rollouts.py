@@ -635,7 +635,7 @@ class RolloutSimulator:
         ):
             patches.replace(TaskDefinition, name, classmethod(handler))
         # outermost: the stack operations above run as the stack's role (or its caller)
-        install_permissions(patches)
+        install_permissions(patches, on_delete_failed=self._announce_delete_failed)
         self._patches = patches
         self._stopping = False
         self._worker = threading.Thread(target=self._run, name="shiplane-rollouts", daemon=True)
@@ -953,6 +953,19 @@ class RolloutSimulator:
 
             self._schedule(deletion, [(0.0, announce)])
         return None
+
+    def _announce_delete_failed(self, stack: Stack) -> None:
+        """A deletion the stack's role may not make (cfn_permissions ended it DELETE_FAILED):
+        EventBridge hears DELETE_IN_PROGRESS then DELETE_FAILED, with the reason."""
+        deletion = _Rollout(stack, "DELETE", [], None)
+
+        def announce(token: str | None = deletion.token) -> list[dict[str, Any]]:
+            return [
+                self._stack_event(stack, "DELETE_IN_PROGRESS", "User Initiated", token=token),
+                self._stack_event(stack, "DELETE_FAILED", stack.status_reason or "", token=token),
+            ]
+
+        self._schedule(deletion, [(0.0, announce)])
 
     # ---------------------------------------------------------------- rollout lifecycle
 

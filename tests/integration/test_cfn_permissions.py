@@ -320,9 +320,15 @@ def test_a_delete_the_role_may_not_make_fails(cloud: dict[str, Any]) -> None:
     role = make_role(cloud, "shiplane-deploy-cfn-exec", _without("ecs:DeleteService"))
     create(cloud, role)
 
+    created = len(stack_statuses(cloud))
     cloud["cfn"].delete_stack(StackName=STACK)
+    cloud["sim"].settle(timeout=30)
 
     assert status(cloud) == "DELETE_FAILED"
+    # and EventBridge hears it so: no DELETE_COMPLETE for a stack that is still there
+    assert stack_statuses(cloud)[created:] == ["DELETE_IN_PROGRESS", "DELETE_FAILED"]
+    [event] = [e for e in cloud["events"][created:] if "DELETE_FAILED" in json.dumps(e)]
+    assert "[Service]" in event["detail"]["status-details"]["status-reason"]
     (failed,) = failures(cloud)
     assert failed["LogicalResourceId"] == "Service"
     match = DENIED.match(failed["ResourceStatusReason"])
