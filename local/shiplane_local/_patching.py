@@ -23,6 +23,13 @@ class Patches:
         setattr(owner, name, new)
         return old
 
+    def add(self, owner: Any, name: str, new: Any) -> None:
+        """Give `owner` an attribute it lacks (an operation moto does not implement)."""
+        if hasattr(owner, name):
+            raise AttributeError(f"{owner.__name__}.{name} exists: replace it instead")
+        self._undo.append((owner, name, None, False))
+        setattr(owner, name, new)
+
     def undo(self) -> None:
         while self._undo:
             owner, name, old, had_own = self._undo.pop()

@@ -540,10 +540,38 @@ def _delete_failed(stack: Any, denied: HandlerAccessDenied) -> None:
     stack._add_stack_event("DELETE_FAILED", resource_status_reason=reason)
 
 
+def rollback_denial(
+    stack: Any, operation: str, unchanged: set[str] | frozenset[str] = frozenset()
+) -> HandlerAccessDenied | None:
+    """What stops the rollback of a failed `operation` (CREATE or UPDATE), None when the
+    stack's role may make it. A create's rollback deletes every resource the stack has; an
+    update's rollback updates its services back. CloudFormation acts as the stack's role;
+    a stack without one is not checked (its caller is not known after the call). The
+    resources in `unchanged` (their own change failed) have nothing to undo."""
+    principal = stack_principal(getattr(stack, "role_arn", None), None)
+    if principal is None:
+        return None
+    resource_map = stack.resource_map
+    try:
+        if operation == "CREATE":
+            _check_deletion(principal, stack)
+            return None
+        for logical_id, resource_json in (resource_map._resource_json_map or {}).items():
+            if resource_json.get("Type") != "AWS::ECS::Service" or logical_id in unchanged:
+                continue
+            resource = resource_map._parsed_resources.get(logical_id)
+            physical = (
+                "" if resource is None or isinstance(resource, str) else _physical_id(resource)
+            )
+            check(principal, logical_id, _target(resource_json, resource_map, physical), "update")
+    except HandlerAccessDenied as denied:
+        return denied
+    return None
+
+
 def delete_created_resources(stack: Any) -> None:
     """The rollback of a failed create: what the stack did create is deleted again (as
-    CloudFormation, by the stack's role; a denial there is not modelled: AWS would end in
-    ROLLBACK_FAILED)."""
+    CloudFormation, by the stack's role: `rollback_denial` was asked first)."""
     from moto.cloudformation.models import Event
 
     resource_map = stack.resource_map

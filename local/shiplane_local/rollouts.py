@@ -46,6 +46,7 @@ from typing import Any
 from moto.cloudformation.exceptions import CloudFormationError, ValidationError
 from moto.cloudformation.models import CloudFormationBackend, Event, Stack
 from moto.cloudformation.parsing import OutputMap, clean_json, parse_and_update_resource
+from moto.cloudformation.responses import CloudFormationResponse
 from moto.core.utils import utcnow
 from moto.ecr.models import ecr_backends
 from moto.ecs.models import (
@@ -58,7 +59,7 @@ from moto.ecs.models import (
 )
 
 from ._patching import Patches
-from .cfn_permissions import delete_created_resources
+from .cfn_permissions import HandlerAccessDenied, delete_created_resources, rollback_denial
 from .cfn_permissions import install as install_permissions
 from .cfn_tokens import request_token
 from .cfn_tokens import using as using_token
@@ -563,6 +564,8 @@ class RolloutSimulator:
     ) -> None:
         self.emit = emit
         self.delay_seconds = delay_seconds
+        # updates whose rollback failed, by stack id: what ContinueUpdateRollback resumes
+        self._failed_rollbacks: dict[str, _Rollout] = {}
         self.region = region
         self.account_id = account_id
         self._patches: Patches | None = None
@@ -634,6 +637,11 @@ class RolloutSimulator:
             ("delete_from_cloudformation_json", _cfn_deregister_task_definition),
         ):
             patches.replace(TaskDefinition, name, classmethod(handler))
+
+        def continue_update_rollback(response: Any) -> str:
+            return sim._continue_update_rollback(response)
+
+        patches.add(CloudFormationResponse, "continue_update_rollback", continue_update_rollback)
         # outermost: the stack operations above run as the stack's role (or its caller)
         install_permissions(patches, on_delete_failed=self._announce_delete_failed)
         self._patches = patches
@@ -1219,8 +1227,13 @@ class RolloutSimulator:
         return events
 
     def _finish(self, rollout: _Rollout) -> list[dict[str, Any]]:
-        """The stack's rollback ends."""
+        """The stack's rollback ends (or fails: the stack's role may not make it)."""
         stack = rollout.stack
+        # the resource whose own change failed was not changed: nothing of it to undo
+        unchanged = {rollout.failed_resource} if rollout.failure is not None else set()
+        denied = rollback_denial(stack, rollout.operation, unchanged - {None})
+        if denied is not None:
+            return self._rollback_failed(rollout, denied)
         if rollout.operation == "CREATE":
             for item in rollout.services:
                 service = item.service
@@ -1254,6 +1267,76 @@ class RolloutSimulator:
             )
         self._set_status(stack, "UPDATE_ROLLBACK_COMPLETE")
         return [self._stack_event(stack, "UPDATE_ROLLBACK_COMPLETE", token=rollout.token)]
+
+    def _continue_update_rollback(self, response: Any) -> str:
+        """ContinueUpdateRollback (moto has none): a stack in UPDATE_ROLLBACK_FAILED rolls
+        back again, as the role given (it becomes the stack's role) or its own; the events
+        carry the call's ClientRequestToken. ResourcesToSkip is not supported."""
+        name = response._get_param("StackName")
+        backend = response.cloudformation_backend
+        with self._lock:
+            stack = next((s for s in backend.stacks.values() if name in (s.stack_id, s.name)), None)
+            if stack is None or stack.status == "DELETE_COMPLETE":
+                raise ValidationError(name, message=f"Stack [{name}] does not exist")
+            if stack.status != "UPDATE_ROLLBACK_FAILED":
+                raise ValidationError(
+                    name,
+                    message=f"Stack [{stack.name}] is in {stack.status} state and can not "
+                    "continue update rollback.",
+                )
+            if response._get_param("ResourcesToSkip.member.1"):
+                raise ValidationError(
+                    name, message="ResourcesToSkip is not supported by the local cloud"
+                )
+            role = response._get_param("RoleARN")
+            if role:
+                stack.role_arn = role
+            rollout = self._failed_rollbacks.pop(stack.stack_id, None) or _Rollout(
+                stack, "UPDATE", [], None
+            )
+            rollout.token = response._get_param("ClientRequestToken") or None
+            reason = "User Initiated"
+            self._set_status(stack, "UPDATE_ROLLBACK_IN_PROGRESS", reason)
+            token = rollout.token
+
+            def begin() -> list[dict[str, Any]]:
+                return [
+                    self._stack_event(stack, "UPDATE_ROLLBACK_IN_PROGRESS", reason, token=token)
+                ]
+
+            self._schedule(
+                rollout, [(0.0, begin), (self.delay_seconds, lambda: self._finish(rollout))]
+            )
+        return (
+            '<ContinueUpdateRollbackResponse xmlns="http://cloudformation.amazonaws.com/doc/'
+            '2010-05-15/"><ContinueUpdateRollbackResult/><ResponseMetadata><RequestId>'
+            f"{uuid.uuid4()}</RequestId></ResponseMetadata></ContinueUpdateRollbackResponse>"
+        )
+
+    def _rollback_failed(
+        self, rollout: _Rollout, denied: HandlerAccessDenied
+    ) -> list[dict[str, Any]]:
+        """AWS's ROLLBACK_FAILED / UPDATE_ROLLBACK_FAILED: the resource the role could not
+        roll back fails with the handler's message, and the stack stays as it is (a create's
+        must be deleted; an update's needs ContinueUpdateRollback)."""
+        stack = rollout.stack
+        if rollout.operation == "CREATE":
+            resource_status, status, verb = "DELETE_FAILED", "ROLLBACK_FAILED", "delete"
+        else:
+            resource_status, status, verb = "UPDATE_FAILED", "UPDATE_ROLLBACK_FAILED", "update"
+        self._resource_event(
+            stack,
+            denied.logical_id,
+            "",
+            denied.resource_type,
+            resource_status,
+            denied.status_reason,
+        )
+        reason = f"The following resource(s) failed to {verb}: [{denied.logical_id}]. "
+        if rollout.operation != "CREATE":  # ContinueUpdateRollback takes it up again
+            self._failed_rollbacks[stack.stack_id] = rollout
+        self._set_status(stack, status, reason)
+        return [self._stack_event(stack, status, reason, token=rollout.token)]
 
     # ---------------------------------------------------------------- ECS side of a crash
 

@@ -9,6 +9,7 @@ import pytest
 
 from shiplane.domain.models import DeploymentStatus
 from tests.e2e.conftest import Project
+from tests.e2e.release_model_fixtures import wait_for
 from tests.helpers import ecr_push, load_event
 
 pytestmark = pytest.mark.e2e
@@ -119,6 +120,48 @@ def test_a_crashing_image_fails_rolls_back_and_stops_the_lifecycle(project: Proj
     # And the next good release goes through (the rolled-back stack is updatable).
     project.push("1.2.0")
     assert {d.release for d in project.deployments("test")} == {"1.0.0", "1.2.0"}
+
+
+def test_a_rollback_the_stack_role_may_not_make_is_continued_by_the_next_release(
+    project: Project,
+) -> None:
+    """UPDATE_ROLLBACK_FAILED (the stack's role lost ecs:UpdateService while a crashing
+    release rolled out): the deployment fails naming the state; once the role is mended,
+    the next release continues the rollback (ContinueUpdateRollback) and then deploys."""
+    project.push("1.0.0")
+    iam, cfn = project.cloud.client("iam"), project.cloud.client("cloudformation")
+    sim = project.cloud.rollouts
+    deny = {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Deny", "Action": "ecs:UpdateService", "Resource": "*"}]}  # fmt: skip
+    delay, sim.delay_seconds = sim.delay_seconds, 3.0  # time to change the role mid-rollout
+    try:
+        project.cloud.push_image(project.repository, "1.1.0", crash=True)
+        wait_for(
+            "the 1.1.0 update under way",
+            lambda: (
+                cfn.describe_stacks(StackName=project.stack_name("dev"))["Stacks"][0]["StackStatus"]
+                == "UPDATE_IN_PROGRESS"
+            ),
+        )
+        iam.put_role_policy(
+            RoleName="shiplane-deploy-cfn-exec",
+            PolicyName="lost-update-service",
+            PolicyDocument=json.dumps(deny),
+        )
+        project.settle()
+    finally:
+        sim.delay_seconds = delay
+    assert project.stack("dev")["StackStatus"] == "UPDATE_ROLLBACK_FAILED"
+    [failed] = [d for d in project.deployments("dev") if d.release == "1.1.0"]
+    assert failed.status is DeploymentStatus.FAILED
+    assert "UPDATE_ROLLBACK_FAILED" in failed.reason
+
+    iam.delete_role_policy(RoleName="shiplane-deploy-cfn-exec", PolicyName="lost-update-service")
+    digest = project.push("1.2.0")
+    [mended] = [d for d in project.deployments("dev") if d.release == "1.2.0"]
+    assert mended.status is DeploymentStatus.SUCCEEDED, mended.reason
+    assert any("continuing the rollback" in t.message for t in mended.timeline)
+    assert project.running_image("dev").endswith(f"@{digest}")
 
 
 def test_a_crash_on_the_first_deployment_leaves_a_stack_that_the_next_release_replaces(

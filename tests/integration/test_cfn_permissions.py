@@ -15,7 +15,7 @@ from moto import mock_aws
 
 from shiplane_local.iam import USAGE
 from shiplane_local.iam.principal import acting_as
-from shiplane_local.rollouts import RolloutSimulator
+from shiplane_local.rollouts import CRASH_ANNOTATION, RolloutSimulator
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
@@ -418,3 +418,118 @@ def test_a_new_task_definition_revision_is_a_replacement_made_by_the_create_hand
     assert match and match["action"] == "ecs:RegisterTaskDefinition"
     families = cloud["ecs"].list_task_definitions(familyPrefix="web-dev")["taskDefinitionArns"]
     assert [arn.rsplit(":", 1)[-1] for arn in families] == ["1"]
+
+
+# ------------------------------------------------------------------ rollbacks run as the role
+# CloudFormation rolls a failed operation back as the stack's role too; a rollback the role
+# may not make fails (AWS: ROLLBACK_FAILED, UPDATE_ROLLBACK_FAILED) and says which resource.
+
+
+def _denying(policy: dict[str, Any], action: str) -> dict[str, Any]:
+    denied = json.loads(json.dumps(policy))
+    denied["Statement"].append({"Effect": "Deny", "Action": action, "Resource": "*"})
+    return denied
+
+
+def test_a_create_rollback_the_role_may_not_make_ends_rollback_failed(
+    cloud: dict[str, Any],
+) -> None:
+    # the log group is created, the service is refused, and the log group may not be deleted
+    policy = _denying(_without("ecs:CreateService"), "logs:DeleteLogGroup")
+    role = make_role(cloud, "shiplane-deploy-cfn-exec", policy)
+
+    create(cloud, role)
+
+    assert status(cloud) == "ROLLBACK_FAILED"
+    assert stack_statuses(cloud) == [
+        "CREATE_IN_PROGRESS",
+        "ROLLBACK_IN_PROGRESS",
+        "ROLLBACK_FAILED",
+    ]
+    [last] = [e for e in cloud["events"] if e["detail"]["status-details"]["status"] == (
+        "ROLLBACK_FAILED")]  # fmt: skip
+    assert last["detail"]["status-details"]["status-reason"] == (
+        "The following resource(s) failed to delete: [LogGroup]. "
+    )
+    undeleted = [f for f in failures(cloud) if f["ResourceStatus"] == "DELETE_FAILED"]
+    assert [f["LogicalResourceId"] for f in undeleted] == ["LogGroup"]
+    reason = undeleted[0]["ResourceStatusReason"]
+    assert reason.startswith(
+        'Resource handler returned message: "User: arn:aws:sts::123456789012:assumed-role/'
+        "shiplane-deploy-cfn-exec/AWSCloudFormation is not authorized to perform: "
+        "logs:DeleteLogGroup on resource: "
+    ), reason
+    assert "with an explicit deny in an identity-based policy" in reason
+    assert reason.endswith("HandlerErrorCode: AccessDenied)")
+    assert log_groups(cloud) == ["/shiplane/web/dev"]  # still there, as in AWS
+
+
+def test_an_update_rollback_the_role_may_not_make_ends_update_rollback_failed(
+    cloud: dict[str, Any],
+) -> None:
+    role = make_role(cloud, "shiplane-deploy-cfn-exec", FULL_POLICY)
+    create(cloud, role)
+    ecr = boto3.client("ecr", region_name=REGION)
+    ecr.create_repository(repositoryName="web")
+    manifest = {
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+        "config": {"mediaType": "application/vnd.docker.container.image.v1+json", "size": 1,
+                   "digest": "sha256:" + "c" * 64},
+        "layers": [],
+        "annotations": {CRASH_ANNOTATION: "true"},
+    }  # fmt: skip
+    digest = ecr.put_image(repositoryName="web", imageManifest=json.dumps(manifest),
+                           imageTag="crash")["image"]["imageId"]["imageDigest"]  # fmt: skip
+    crashing = cloud["ecs"].register_task_definition(
+        family="web",
+        containerDefinitions=[{"name": "app", "essential": True, "memory": 512,
+                               "image": f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/web@{digest}"}],
+    )["taskDefinition"]["taskDefinitionArn"]  # fmt: skip
+    cloud["sim"].delay_seconds = 1.0  # time to change the role while ECS rolls out
+
+    cloud["cfn"].update_stack(
+        StackName=STACK,
+        TemplateBody=json.dumps(TEMPLATE),
+        Parameters=[{"ParameterKey": "TaskDefinitionArn", "ParameterValue": crashing}],
+        Tags=[{"Key": "shiplane:project", "Value": "web"}],
+    )
+    # the role loses ecs:UpdateService while the update rolls out: the rollback needs it
+    cloud["iam"].put_role_policy(
+        RoleName="shiplane-deploy-cfn-exec",
+        PolicyName="stack",
+        PolicyDocument=json.dumps(_denying(FULL_POLICY, "ecs:UpdateService")),
+    )
+    cloud["sim"].settle(timeout=30)
+
+    assert status(cloud) == "UPDATE_ROLLBACK_FAILED"
+    assert stack_statuses(cloud)[-3:] == [
+        "UPDATE_IN_PROGRESS",
+        "UPDATE_ROLLBACK_IN_PROGRESS",
+        "UPDATE_ROLLBACK_FAILED",
+    ]
+    described = cloud["cfn"].describe_stacks(StackName=STACK)["Stacks"][0]
+    assert (
+        described["StackStatusReason"] == "The following resource(s) failed to update: [Service]. "
+    )
+    [failed] = [f for f in failures(cloud) if "ecs:UpdateService" in f["ResourceStatusReason"]]
+    assert failed["LogicalResourceId"] == "Service" and failed["ResourceStatus"] == "UPDATE_FAILED"
+
+    # ContinueUpdateRollback (what Shiplane's next deployment calls): once the role may
+    # again, the rollback completes; its events carry the call's token
+    cloud["iam"].put_role_policy(
+        RoleName="shiplane-deploy-cfn-exec",
+        PolicyName="stack",
+        PolicyDocument=json.dumps(FULL_POLICY),
+    )
+    cloud["cfn"].continue_update_rollback(StackName=STACK, RoleARN=role, ClientRequestToken="t-1")
+    cloud["sim"].settle(timeout=30)
+    assert status(cloud) == "UPDATE_ROLLBACK_COMPLETE"
+    ends = [e["detail"] for e in cloud["events"]][-2:]
+    assert [(d["status-details"]["status"], d["client-request-token"]) for d in ends] == [
+        ("UPDATE_ROLLBACK_IN_PROGRESS", "t-1"),
+        ("UPDATE_ROLLBACK_COMPLETE", "t-1"),
+    ]
+    assert services(cloud)[0]["taskDefinition"] == cloud["task_definition"]
+    with pytest.raises(cloud["cfn"].exceptions.ClientError, match="can not continue update"):
+        cloud["cfn"].continue_update_rollback(StackName=STACK, RoleARN=role)
