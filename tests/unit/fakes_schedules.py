@@ -87,6 +87,12 @@ class FakeStore:
     def list_tenants(self) -> list[Tenant]:
         return self.config.tenants
 
+    def get_tenant(self, name: str) -> Tenant:
+        for tenant in self.config.tenants:
+            if tenant.name == name:
+                return tenant
+        raise NotFoundError(f"tenant {name!r} does not exist")
+
     def projects_for_repository(self, repository: str) -> list[str]:
         return [p.name for p in self.config.projects if repository in p.repositories]
 

@@ -36,6 +36,10 @@ class InvocationConfig:
     def list_tenants(self) -> list[Tenant]:
         return list(self._read("tenants", "", self._store.list_tenants))
 
+    def get_tenant(self, name: str) -> Tenant:
+        result: Tenant = self._read("tenant", name, lambda: self._store.get_tenant(name))
+        return result
+
     def list_projects(self) -> list[Project]:
         return list(self._read("projects", "", self._store.list_projects))
 

@@ -243,6 +243,9 @@ class DynamoStore:
     def list_tenants(self) -> list[Tenant]:
         return [Tenant.model_validate(i) for i in self._config_list("TENANT")]
 
+    def get_tenant(self, name: str) -> Tenant:
+        return Tenant.model_validate(self._config("TENANT", name))
+
     def projects_for_repository(self, repository: str) -> list[str]:
         return sorted(i["project"] for i in self._query(keys.repository_partition(repository)))
 

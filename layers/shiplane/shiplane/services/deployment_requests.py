@@ -279,8 +279,10 @@ def check_environment(config: ConfigStore, environment: str, field: str) -> None
 def check_tenant(config: ConfigStore, tenant: str) -> None:
     if tenant == UNTENANTED:
         return
-    if tenant not in {t.name for t in config.list_tenants()}:
-        raise NotFoundError(f"tenant {tenant!r} does not exist", field="body.tenant")
+    try:
+        config.get_tenant(tenant)
+    except NotFoundError:
+        raise NotFoundError(f"tenant {tenant!r} does not exist", field="body.tenant") from None
 
 
 # ----------------------------------------------------------------------------- idempotency

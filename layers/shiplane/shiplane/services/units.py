@@ -53,9 +53,12 @@ def load_unit(
     target = config.get_target(unit.target)
     tenant = None
     if unit.tenant != UNTENANTED:
-        tenant = next((t for t in config.list_tenants() if t.name == unit.tenant), None)
-        if tenant is None:
-            raise NotFoundError(f"tenant {unit.tenant!r} does not exist", tenant=unit.tenant)
+        try:
+            tenant = config.get_tenant(unit.tenant)  # one item, not the tenant list
+        except NotFoundError:
+            raise NotFoundError(
+                f"tenant {unit.tenant!r} does not exist", tenant=unit.tenant
+            ) from None
     return UnitContext(
         unit=unit,
         release=release,
