@@ -303,9 +303,13 @@ class LocalCloud:
         )
         self.runtime.cold_start(self.translation.layer_packages())
         cfn = self.client("cloudformation")
+        # As `sam deploy` does: the template (far over TemplateBody's 51,200 bytes) goes
+        # to S3 and CloudFormation reads it from there.
+        template_key = f"templates/{self.stack_name}.json"
+        upload(template_key, json.dumps(self.translation.template).encode())
         cfn.create_stack(
             StackName=self.stack_name,
-            TemplateBody=json.dumps(self.translation.template),
+            TemplateURL=f"https://{ARTIFACT_BUCKET}.s3.amazonaws.com/{template_key}",
             Parameters=[
                 {"ParameterKey": k, "ParameterValue": v} for k, v in self.parameters.items()
             ],
