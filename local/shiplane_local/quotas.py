@@ -190,6 +190,7 @@ class Quotas:
         self._lock = threading.Lock()
         self._buckets: dict[tuple[str, str, str, str], TokenBucket] = {}
         self._refusals: list[Refusal] = []
+        self._peaks: dict[str, int] = {}
         self.slots = ConcurrencySlots(self)
         self._undo: list[Callable[[], None]] = []
 
@@ -199,6 +200,20 @@ class Quotas:
             self._refusals.append(Refusal(quota, code, detail))
             del self._refusals[:-10_000]
         log.info("quota %s: %s (%s)", quota, code, detail)
+
+    def observe(self, measure: str, value: int) -> None:
+        """Remember the largest `value` seen for `measure` (what the bench reports)."""
+        with self._lock:
+            self._peaks[measure] = max(self._peaks.get(measure, 0), value)
+
+    def peaks(self) -> dict[str, int]:
+        """The largest size seen per measure, e.g. "dynamodb:TransactWriteItems actions"."""
+        with self._lock:
+            return dict(self._peaks)
+
+    def reset_peaks(self) -> None:
+        with self._lock:
+            self._peaks.clear()
 
     def refusals(self, quota: str | None = None) -> list[Refusal]:
         with self._lock:
@@ -457,6 +472,7 @@ Answer = tuple[str, list[tuple[str, str]], bytes]
 def _lambda_invoke(quotas: Quotas, environ: dict[str, Any], body: bytes) -> Answer | None:
     kind = environ.get("HTTP_X_AMZ_INVOCATION_TYPE") or "RequestResponse"
     size = len(body)
+    quotas.observe(f"lambda:Invoke {'Event' if kind == 'Event' else 'sync'} payload", size)
     if kind == "Event" and size > LAMBDA_ASYNC_PAYLOAD_BYTES:
         message = (
             f"{size} byte payload is too large for the Event invocation type "
@@ -479,6 +495,7 @@ def _lambda_invoke(quotas: Quotas, environ: dict[str, Any], body: bytes) -> Answ
 def _put_events(quotas: Quotas, environ: dict[str, Any], body: bytes) -> Answer | None:
     entries = json.loads(body or b"{}").get("Entries") or []
     size = sum(put_events_entry_size(e) for e in entries)
+    quotas.observe("events:PutEvents entries bytes", size)
     if size <= EVENTBRIDGE_ENTRIES_BYTES:
         return None
     # AWS refuses the whole call, not entry by entry, when the entries are too large.
@@ -490,6 +507,8 @@ def _put_events(quotas: Quotas, environ: dict[str, Any], body: bytes) -> Answer 
 def _cloudformation_template(quotas: Quotas, environ: dict[str, Any], body: bytes) -> Answer | None:
     params = {k: v[0] for k, v in parse_qs(body.decode("utf-8"), keep_blank_values=True).items()}
     template = params.get("TemplateBody")
+    if template is not None:
+        quotas.observe("cloudformation TemplateBody bytes", len(template.encode("utf-8")))
     if template is not None and len(template.encode("utf-8")) > CFN_TEMPLATE_BODY_BYTES:
         quotas.refuse(
             "cloudformation TemplateBody",
@@ -528,6 +547,8 @@ def _s3_object_size(url: str, account: str) -> int | None:
 def _sfn_data(field: str, member: str) -> Callable[[Quotas, dict[str, Any], bytes], Answer | None]:
     def check(quotas: Quotas, environ: dict[str, Any], body: bytes) -> Answer | None:
         value = json.loads(body or b"{}").get(field)
+        if value is not None:
+            quotas.observe(f"stepfunctions {field} bytes", len(value.encode("utf-8")))
         if value is None or len(value.encode("utf-8")) <= SFN_STATE_DATA_BYTES:
             return None
         # The member is sensitive: AWS's message leaves its value out.
@@ -546,11 +567,19 @@ def _sfn_data(field: str, member: str) -> Callable[[Quotas, dict[str, Any], byte
 def _transact_write(quotas: Quotas, environ: dict[str, Any], body: bytes) -> Answer | None:
     actions = json.loads(body or b"{}").get("TransactItems") or []
     size = transaction_items_size(actions)
+    quotas.observe("dynamodb:TransactWriteItems actions", len(actions))
+    quotas.observe("dynamodb:TransactWriteItems bytes", size)
     if size <= DYNAMODB_TRANSACTION_ITEMS_BYTES:
         return None
     message = "Transaction request cannot be larger than 4 MB"
     quotas.refuse("dynamodb transaction size", "ValidationException", f"{size} bytes")
     return _json_error("com.amazon.coral.validate#ValidationException", message, "400 Bad Request")
+
+
+def _put_item(quotas: Quotas, environ: dict[str, Any], body: bytes) -> Answer | None:
+    # moto refuses the item itself; the largest is remembered for the bench.
+    quotas.observe("dynamodb item bytes", item_size(json.loads(body or b"{}").get("Item") or {}))
+    return None
 
 
 _TEMPLATE_OPERATIONS = (
@@ -569,6 +598,7 @@ _SIZE_CHECKS: dict[tuple[str, str], Callable[[Quotas, dict[str, Any], bytes], An
     ("stepfunctions", "SendTaskSuccess"): _sfn_data("output", "output"),
     ("stepfunctions", "StartExecution"): _sfn_data("input", "input"),
     ("dynamodb", "TransactWriteItems"): _transact_write,
+    ("dynamodb", "PutItem"): _put_item,
     **{("cloudformation", op): _cloudformation_template for op in _TEMPLATE_OPERATIONS},
 }
 
