@@ -433,7 +433,11 @@ class QuotaMiddleware:
         service, _, operation = ApiCallCounter.classify(environ).partition(":")
         account, region = _account_and_region(environ)
         if not self.quotas.take(account, region, service, operation):
-            self.quotas.refuse(f"{service}:{operation} rate", THROTTLED.code, f"{account}/{region}")
+            # Who was refused: the function's folder (the header the fault plan reads too).
+            caller = environ.get("HTTP_X_SHIPLANE_LOCAL_FUNCTION") or "another caller"
+            self.quotas.refuse(
+                f"{service}:{operation} rate", THROTTLED.code, f"{account}/{region}: {caller}"
+            )
             return throttle_response(service, THROTTLED)
         check = _SIZE_CHECKS.get((service, operation))
         if check is None:
