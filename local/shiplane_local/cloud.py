@@ -39,7 +39,7 @@ from .iam.roles import hold_roles
 from .iam.services import StateMachineRole
 from .iam.signing import SigningAsInvocationRole
 from .lambda_runtime import LambdaRuntime
-from .quotas import Quotas
+from .quotas import LAMBDA_SYNC_RESPONSE_BYTES, Quotas
 from .quotas import enabled_by_environment as quotas_by_environment
 from .sam_stack import ARTIFACT_BUCKET, StateMachinePatch, Translation, translate
 from .server import CountingMotoServer
@@ -207,6 +207,7 @@ class LocalCloud:
         self._state_machines.uninstall()
         self.quotas.uninstall()
         self.runtime.slots = None
+        self.runtime.response_limit = None
         self.runtime.uninstall()
         if self.translation is not None:
             self.runtime.cold_start(self.translation.layer_packages())
@@ -274,6 +275,7 @@ class LocalCloud:
         self.runtime.install()
         self.quotas.install()
         self.runtime.slots = self.quotas.slots if self.quotas.enabled else None
+        self.runtime.response_limit = LAMBDA_SYNC_RESPONSE_BYTES if self.quotas.enabled else None
         self.events.install()
         self.async_invocations.install()
         self._undo_client_hooks = self.faults.install_client_hooks()

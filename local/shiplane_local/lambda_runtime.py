@@ -100,6 +100,8 @@ class LambdaRuntime:
         # Lambda's concurrent executions per account and region (quotas.ConcurrencySlots);
         # None: unlimited.
         self.slots: Any = None
+        # The largest synchronous response Lambda returns (quotas.py); None: unlimited.
+        self.response_limit: int | None = None
 
     # -- installation --------------------------------------------------------------------
     def install(self) -> None:
@@ -182,6 +184,16 @@ class LambdaRuntime:
             response_headers["Content-Length"] = "0"
             return b""
         payload, error = self.run(fn, event, wait_for_slot=False)
+        if self.response_limit is not None and len(payload) > self.response_limit:
+            # What Lambda answers when a handler returns more than it may (the handler ran).
+            message = (
+                "Response payload size exceeded maximum allowed payload size "
+                f"({self.response_limit} bytes)."
+            )
+            payload = json.dumps(
+                {"errorMessage": message, "errorType": "Function.ResponseSizeTooLarge"}
+            ).encode("utf-8")
+            error = True
         if error:
             response_headers["x-amz-function-error"] = "Unhandled"
         response_headers["x-amz-executed-version"] = "$LATEST"

@@ -11,6 +11,8 @@ failure it would meet on AWS:
 - API rate limits (token buckets per account and region, in the middleware): ECS's
   `RegisterTaskDefinition`, `Create/Update/DeleteService` and `Describe*`, Step Functions'
   `StartExecution`;
+- Lambda's synchronous response over 6 MB (`LambdaRuntime.response_limit`): the function
+  error `Function.ResponseSizeTooLarge`, as Lambda reports it;
 - Lambda's 1,000 concurrent executions per account and region (`ConcurrencySlots`, used
   by the Lambda runtime): a synchronous invocation over the limit is refused
   (`TooManyRequestsException`, Reason `ConcurrentInvocationLimitExceeded`); an
@@ -57,6 +59,7 @@ ENV_SWITCH = "SHIPLANE_LOCAL_QUOTAS"
 SFN_HISTORY_EVENTS = 25_000
 SFN_STATE_DATA_BYTES = 262_144  # 256 KiB, UTF-8
 LAMBDA_SYNC_PAYLOAD_BYTES = 6_291_456  # 6 MB
+LAMBDA_SYNC_RESPONSE_BYTES = 6_291_556  # what Lambda's error names as the response limit
 LAMBDA_ASYNC_PAYLOAD_BYTES = 1_048_576  # 1 MB (botocore's Invoke documentation)
 LAMBDA_CONCURRENT_EXECUTIONS = 1_000
 EVENTBRIDGE_ENTRIES_BYTES = 1_048_576  # 1 MB (botocore's PutEvents documentation)

@@ -105,6 +105,22 @@ def test_synchronous_payload_over_6_mb_is_refused_with_413(cloud: LocalCloud) ->
     )
 
 
+def test_synchronous_response_over_6_mb_is_lambdas_function_error(cloud: LocalCloud) -> None:
+    lam = cloud.client("lambda", config=NO_RETRIES)
+    # Under the request limit; echoed with the handler's fields, over the response limit.
+    payload = json.dumps({"blob": "x" * (LAMBDA_SYNC_PAYLOAD_BYTES - 20)}).encode()
+
+    response = lam.invoke(FunctionName=_function(cloud, "EchoFunction"), Payload=payload)
+
+    assert response["StatusCode"] == 200
+    assert response["FunctionError"] == "Unhandled"
+    assert json.loads(response["Payload"].read()) == {
+        "errorMessage": "Response payload size exceeded maximum allowed payload size "
+        "(6291556 bytes).",
+        "errorType": "Function.ResponseSizeTooLarge",
+    }
+
+
 def test_event_payload_over_1_mb_is_refused_with_413(cloud: LocalCloud) -> None:
     lam = cloud.client("lambda", config=NO_RETRIES)
     payload = json.dumps({"blob": "x" * LAMBDA_ASYNC_PAYLOAD_BYTES}).encode()
