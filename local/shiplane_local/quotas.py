@@ -640,6 +640,9 @@ def install_history_limit(limit: int = SFN_HISTORY_EVENTS) -> Callable[[], None]
     def init(env: Any, *args: Any, **kwargs: Any) -> None:
         original_init(env, *args, **kwargs)
         env.event_manager._shiplane_root = env
+        # Deciding and publishing under one lock: concurrent Map iterations cannot both
+        # take the last event (moto's own mutex is released between the two).
+        env.event_manager._shiplane_lock = threading.Lock()
 
     def set_error(env: Any, error: Any) -> None:
         # Once the history is full, the execution's error is the history limit's: the
@@ -650,26 +653,27 @@ def install_history_limit(limit: int = SFN_HISTORY_EVENTS) -> Callable[[], None]
 
     def add_event(manager: Any, context: Any, event_type: Any, *args: Any, **kwargs: Any) -> int:
         name = str(getattr(event_type, "value", event_type))
-        trip = None
-        with manager._mutex:  # moto's own lock, not re-entrant: released before publishing
+        lock = getattr(manager, "_shiplane_lock", None)
+        if lock is None:  # a manager no Environment made: not an execution's
+            return int(original_add(manager, context, event_type, *args, **kwargs))
+        with lock:
             published = int(manager._event_id_gen._next_id) - 1
+            full = getattr(manager, "_shiplane_full", False)
             if name in _TERMINAL_EVENTS:
                 if getattr(manager, "_shiplane_closed", False):
                     return published
-                if getattr(manager, "_shiplane_full", False):
-                    manager._shiplane_closed = True  # the limit's ExecutionFailed
-            elif getattr(manager, "_shiplane_full", False):
+                manager._shiplane_closed = full  # after the limit, one ExecutionFailed
+                return int(original_add(manager, context, event_type, *args, **kwargs))
+            if full:
                 return published
-            elif published >= limit - 1:
-                manager._shiplane_full = True
-                trip = getattr(manager, "_shiplane_root", None)
-                if trip is None:
-                    return published
-        if trip is not None:
-            log.info("step functions execution: %d history events, failed", limit)
-            trip.set_error(_history_error())
-            return published
-        return int(original_add(manager, context, event_type, *args, **kwargs))
+            if published < limit - 1:
+                return int(original_add(manager, context, event_type, *args, **kwargs))
+            manager._shiplane_full = True
+        # The last event is the limit's ExecutionFailed, which the program writes as it
+        # ends in this error (outside the lock: set_error takes the environment's own).
+        log.info("step functions execution: %d history events, failed", limit)
+        manager._shiplane_root.set_error(_history_error())
+        return published
 
     Environment.__init__ = init  # type: ignore[method-assign,assignment]
     Environment.set_error = set_error  # type: ignore[method-assign,assignment]
