@@ -383,3 +383,48 @@ def test_start_execution_input_over_256_kib_is_refused(cloud: LocalCloud) -> Non
         "1 validation error detected: Value at 'input' failed to satisfy constraint: "
         "Member must have length less than or equal to 262144",
     )
+
+
+def test_history_limit_counts_every_map_iteration_of_the_execution(cloud: LocalCloud) -> None:
+    # Two inline Map iterations spinning at once share their execution's one history.
+    spin = {
+        "StartAt": "Spin",
+        "States": {
+            "Spin": {"Type": "Pass", "Result": {"spin": True}, "Next": "Again"},
+            "Again": {
+                "Type": "Choice",
+                "Choices": [{"Variable": "$.spin", "BooleanEquals": True, "Next": "Spin"}],
+                "Default": "Done",
+            },
+            "Done": {"Type": "Succeed"},
+        },
+    }
+    definition = {
+        "StartAt": "Each",
+        "States": {
+            "Each": {
+                "Type": "Map",
+                "ItemsPath": "$.items",
+                "MaxConcurrency": 2,
+                "ItemProcessor": {"ProcessorConfig": {"Mode": "INLINE"}, **spin},
+                "End": True,
+            }
+        },
+    }
+    sfn = cloud.client("stepfunctions")
+    machine = _machine(cloud, "quota-history-map", definition)
+    arn = sfn.start_execution(
+        stateMachineArn=machine, name="spin-map", input=json.dumps({"items": [1, 2]})
+    )["executionArn"]
+
+    execution = _finished(cloud, arn)
+
+    assert (execution["status"], execution["error"]) == ("FAILED", "States.Runtime")
+    events = [
+        event
+        for page in sfn.get_paginator("get_execution_history").paginate(executionArn=arn)
+        for event in page["events"]
+    ]
+    assert [e["id"] for e in events] == list(range(1, SFN_HISTORY_EVENTS + 1))
+    assert events[-1]["type"] == "ExecutionFailed"
+    assert sum(e["type"] == "ExecutionFailed" for e in events) == 1
