@@ -102,6 +102,7 @@ class LocalCloud:
         )
         self.runtime = LambdaRuntime(self.activity)
         self.events = EventDelivery(self.runtime, self.activity, self.clock, self.faults)
+        self.events.quotas = self.quotas
         self.async_invocations = AsyncInvocations(
             self.runtime, self.activity, self.clock, put_event=self.events.put_event
         )

@@ -7,6 +7,7 @@ clients that provoke a refusal, so the first answer is the one asserted.
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -428,3 +429,35 @@ def test_history_limit_counts_every_map_iteration_of_the_execution(cloud: LocalC
     assert [e["id"] for e in events] == list(range(1, SFN_HISTORY_EVENTS + 1))
     assert events[-1]["type"] == "ExecutionFailed"
     assert sum(e["type"] == "ExecutionFailed" for e in events) == 1
+
+
+def test_eventbridge_start_execution_takes_from_the_bucket_and_is_retried(
+    cloud: LocalCloud,
+) -> None:
+    sfn = cloud.client("stepfunctions")
+    machine = cloud.outputs["StateMachineArn"]
+    before = len(sfn.list_executions(stateMachineArn=machine)["executions"])
+    refused = len(cloud.quotas.refusals("stepfunctions:StartExecution"))
+    stop = threading.Event()
+
+    def neighbour() -> None:  # someone else in the account spends every token, for a while
+        while not stop.is_set():
+            cloud.quotas.take(cloud.account_id, cloud.region, "stepfunctions", "StartExecution")
+
+    spender = threading.Thread(target=neighbour, daemon=True)
+    spender.start()
+    try:
+        cloud.push_image("quota-push", "1.0.0")  # the fixture's rule starts the state machine
+        deadline = time.monotonic() + 10
+        while len(cloud.quotas.refusals("stepfunctions:StartExecution")) == refused:
+            assert time.monotonic() < deadline, "EventBridge's StartExecution never throttled"
+            time.sleep(0.01)
+    finally:
+        stop.set()
+        spender.join()
+    cloud.wait_idle()
+
+    throttled = cloud.quotas.refusals("stepfunctions:StartExecution")[refused:]
+    assert throttled and all(r.detail.endswith("EventBridge") for r in throttled)
+    assert cloud.events.retried >= 1  # EventBridge retried the target, as AWS does
+    assert len(sfn.list_executions(stateMachineArn=machine)["executions"]) == before + 1
