@@ -10,7 +10,8 @@ failure it would meet on AWS:
   `StartExecution` input (262,144 bytes), DynamoDB transactions (4 MB of items);
 - API rate limits (token buckets per account and region, in the middleware): ECS's
   `RegisterTaskDefinition`, `Create/Update/DeleteService` and `Describe*`, Step Functions'
-  `StartExecution`;
+  `StartExecution` (EventBridge's deliveries to a state machine take from it too:
+  eventbridge.py);
 - Lambda's synchronous response over 6 MB (`LambdaRuntime.response_limit`): the function
   error `Function.ResponseSizeTooLarge`, as Lambda reports it;
 - Lambda's 1,000 concurrent executions per account and region (`ConcurrencySlots`, used
