@@ -7,7 +7,6 @@ clients that provoke a refusal, so the first answer is the one asserted.
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,6 +26,7 @@ from shiplane_local.quotas import (
     LAMBDA_SYNC_PAYLOAD_BYTES,
     SFN_HISTORY_EVENTS,
     SFN_STATE_DATA_BYTES,
+    BucketSpec,
 )
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "local_cloud"
@@ -438,23 +438,21 @@ def test_eventbridge_start_execution_takes_from_the_bucket_and_is_retried(
     machine = cloud.outputs["StateMachineArn"]
     before = len(sfn.list_executions(stateMachineArn=machine)["executions"])
     refused = len(cloud.quotas.refusals("stepfunctions:StartExecution"))
-    stop = threading.Event()
-
-    def neighbour() -> None:  # someone else in the account spends every token, for a while
-        while not stop.is_set():
-            cloud.quotas.take(cloud.account_id, cloud.region, "stepfunctions", "StartExecution")
-
-    spender = threading.Thread(target=neighbour, daemon=True)
-    spender.start()
+    cloud.quotas.take(cloud.account_id, cloud.region, "stepfunctions", "StartExecution")
+    [bucket] = [b for k, b in cloud.quotas.buckets().items() if "StartExecution" in k]
+    # Someone else in the account spends every token as it comes (racing a thread for
+    # them is at the GIL's mercy): the bucket is empty and, meanwhile, refills nothing.
+    spec = bucket.spec
+    bucket.spec = BucketSpec(spec.capacity, 0)
+    bucket.tokens = 0
     try:
         cloud.push_image("quota-push", "1.0.0")  # the fixture's rule starts the state machine
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 30
         while len(cloud.quotas.refusals("stepfunctions:StartExecution")) == refused:
             assert time.monotonic() < deadline, "EventBridge's StartExecution never throttled"
             time.sleep(0.01)
     finally:
-        stop.set()
-        spender.join()
+        bucket.spec = spec  # AWS's refill again: EventBridge's next attempt gets a token
     cloud.wait_idle()
 
     throttled = cloud.quotas.refusals("stepfunctions:StartExecution")[refused:]
