@@ -39,6 +39,8 @@ from .iam.roles import hold_roles
 from .iam.services import StateMachineRole
 from .iam.signing import SigningAsInvocationRole
 from .lambda_runtime import LambdaRuntime
+from .quotas import LAMBDA_SYNC_RESPONSE_BYTES, Quotas
+from .quotas import enabled_by_environment as quotas_by_environment
 from .sam_stack import ARTIFACT_BUCKET, StateMachinePatch, Translation, translate
 from .server import CountingMotoServer
 from .stepfunctions_events import ExecutionStatusEvents
@@ -71,6 +73,7 @@ class LocalCloud:
         time_scale: float = 1.0,
         faults: FaultPlan | dict[str, Any] | str | Path | None = None,
         iam: bool | None = None,
+        quotas: bool | None = None,
     ) -> None:
         self.root = Path(root).resolve()
         self.template_path = Path(template) if template else self.root / "template.yaml"
@@ -92,8 +95,14 @@ class LocalCloud:
         self.faults = Faults(self.activity, self.clock)
         if faults is not None:
             self.faults.load(faults)
+        # AWS's quotas (quotas.py): on unless turned off here or by SHIPLANE_LOCAL_QUOTAS=off
+        # (for diagnosis only). Buckets refill on the cloud clock (time_scale).
+        self.quotas = Quotas(
+            self.clock, enabled=quotas_by_environment() if quotas is None else quotas
+        )
         self.runtime = LambdaRuntime(self.activity)
         self.events = EventDelivery(self.runtime, self.activity, self.clock, self.faults)
+        self.events.quotas = self.quotas
         self.async_invocations = AsyncInvocations(
             self.runtime, self.activity, self.clock, put_event=self.events.put_event
         )
@@ -197,6 +206,9 @@ class LocalCloud:
         self.faults.clear()
         self._execution_events.uninstall()
         self._state_machines.uninstall()
+        self.quotas.uninstall()
+        self.runtime.slots = None
+        self.runtime.response_limit = None
         self.runtime.uninstall()
         if self.translation is not None:
             self.runtime.cold_start(self.translation.layer_packages())
@@ -226,7 +238,9 @@ class LocalCloud:
         werkzeug_log = logging.getLogger("werkzeug")
         if werkzeug_log.level == logging.NOTSET:
             werkzeug_log.setLevel(logging.WARNING)
-        self._server = CountingMotoServer("127.0.0.1", self.port or 0, faults=self.faults)
+        self._server = CountingMotoServer(
+            "127.0.0.1", self.port or 0, faults=self.faults, quotas=self.quotas
+        )
         self._server.start()
         host, port = self._server.get_host_and_port()
         self.port = port
@@ -260,6 +274,9 @@ class LocalCloud:
         self._role_updates.install()
         ENFORCEMENT.enabled = self.iam
         self.runtime.install()
+        self.quotas.install()
+        self.runtime.slots = self.quotas.slots if self.quotas.enabled else None
+        self.runtime.response_limit = LAMBDA_SYNC_RESPONSE_BYTES if self.quotas.enabled else None
         self.events.install()
         self.async_invocations.install()
         self._undo_client_hooks = self.faults.install_client_hooks()
@@ -289,9 +306,13 @@ class LocalCloud:
         )
         self.runtime.cold_start(self.translation.layer_packages())
         cfn = self.client("cloudformation")
+        # As `sam deploy` does: the template (far over TemplateBody's 51,200 bytes) goes
+        # to S3 and CloudFormation reads it from there.
+        template_key = f"templates/{self.stack_name}.json"
+        upload(template_key, json.dumps(self.translation.template).encode())
         cfn.create_stack(
             StackName=self.stack_name,
-            TemplateBody=json.dumps(self.translation.template),
+            TemplateURL=f"https://{ARTIFACT_BUCKET}.s3.amazonaws.com/{template_key}",
             Parameters=[
                 {"ParameterKey": k, "ParameterValue": v} for k, v in self.parameters.items()
             ],

@@ -144,6 +144,9 @@ class EventDelivery:
         self.activity = activity
         self.clock = clock or Clock()
         self.faults = faults
+        # AWS's API rate limits (quotas.Quotas): EventBridge's StartExecution calls take
+        # from the account's bucket like any other caller's. None: no buckets.
+        self.quotas: Any = None
         self._patches = Patches()
         self._lock = threading.Lock()
         self._jitter = random.Random(0)
@@ -300,7 +303,7 @@ class EventDelivery:
             )
             return
         if arn.service == "states":
-            self._throttled("stepfunctions", "StartExecution")
+            self._throttled("stepfunctions", "StartExecution", arn.account, arn.region)
             backend = stepfunctions_backend(arn.account, arn.region)
             name = str(uuid.uuid4())
             backend.start_execution(target["Arn"], name=name, execution_input=json.dumps(payload))
@@ -318,7 +321,12 @@ class EventDelivery:
             name=f"lambda-{fn.function_name}",
         )
 
-    def _throttled(self, service: str, operation: str) -> None:
+    def _throttled(self, service: str, operation: str, account: str = "", region: str = "") -> None:
+        quotas = self.quotas if self.quotas is not None and self.quotas.enabled else None
+        if quotas is not None and account and not quotas.take(account, region, service, operation):
+            detail = f"{account}/{region}: EventBridge"
+            quotas.refuse(f"{service}:{operation} rate", "ThrottlingException", detail)
+            raise DeliveryError("THROTTLING", "ThrottlingException: Rate exceeded", retried=True)
         if self.faults is None:
             return
         error = self.faults.throttle(service, operation, None)

@@ -97,6 +97,11 @@ class LambdaRuntime:
         self._logical_ids: dict[str, str] = {}  # function name -> template logical id
         # Runs `Event` invocations (Lambda's retries and destinations: async_lambda.py).
         self.async_runner: Callable[[LambdaFunction, Any], None] | None = None
+        # Lambda's concurrent executions per account and region (quotas.ConcurrencySlots);
+        # None: unlimited.
+        self.slots: Any = None
+        # The largest synchronous response Lambda returns (quotas.py); None: unlimited.
+        self.response_limit: int | None = None
 
     # -- installation --------------------------------------------------------------------
     def install(self) -> None:
@@ -178,7 +183,17 @@ class LambdaRuntime:
             )
             response_headers["Content-Length"] = "0"
             return b""
-        payload, error = self.run(fn, event)
+        payload, error = self.run(fn, event, wait_for_slot=False)
+        if self.response_limit is not None and len(payload) > self.response_limit:
+            # What Lambda answers when a handler returns more than it may (the handler ran).
+            message = (
+                "Response payload size exceeded maximum allowed payload size "
+                f"({self.response_limit} bytes)."
+            )
+            payload = json.dumps(
+                {"errorMessage": message, "errorType": "Function.ResponseSizeTooLarge"}
+            ).encode("utf-8")
+            error = True
         if error:
             response_headers["x-amz-function-error"] = "Unhandled"
         response_headers["x-amz-executed-version"] = "$LATEST"
@@ -203,8 +218,28 @@ class LambdaRuntime:
             # remembered so tests and `wait_idle` callers can see it.
             self.activity.errors.append(f"{fn.function_name}: {payload.decode()}")
 
-    def run(self, fn: LambdaFunction, event: Any) -> tuple[bytes, bool]:
-        """Run the handler; return (payload, errored) in the shape Lambda answers with."""
+    def run(
+        self, fn: LambdaFunction, event: Any, *, wait_for_slot: bool = True
+    ) -> tuple[bytes, bool]:
+        """Run the handler; return (payload, errored) in the shape Lambda answers with.
+        Over the concurrency limit, a synchronous invocation (`wait_for_slot=False`) is
+        refused with Lambda's 429; any other waits for a slot, as Lambda's queue does."""
+        if self.slots is None:
+            return self._run(fn, event)
+        arn = str(getattr(fn, "function_arn", "") or "").split(":")
+        scope = (arn[4], arn[3]) if len(arn) > 4 else ("", "")
+        from .quotas import ConcurrencyExceeded, lambda_concurrency_error
+
+        try:
+            self.slots.acquire(scope, wait=wait_for_slot)
+        except ConcurrencyExceeded:
+            raise lambda_concurrency_error() from None
+        try:
+            return self._run(fn, event)
+        finally:
+            self.slots.release(scope)
+
+    def _run(self, fn: LambdaFunction, event: Any) -> tuple[bytes, bool]:
         with self.activity.busy("lambda invocation"):
             self.invocations += 1
             context = LambdaContext(fn)

@@ -132,12 +132,19 @@ class CountingMotoServer(ThreadedMotoServer):
     """`ThreadedMotoServer` whose WSGI application counts requests and makes each DynamoDB
     request atomic."""
 
-    def __init__(self, ip_address: str = "127.0.0.1", port: int = 0, faults: Any = None) -> None:
+    def __init__(
+        self,
+        ip_address: str = "127.0.0.1",
+        port: int = 0,
+        faults: Any = None,
+        quotas: Any = None,
+    ) -> None:
         super().__init__(ip_address=ip_address, port=port, verbose=False)
         app: Any = SerializedDynamoDB(
             IamEnforcement(DomainDispatcherApplication(create_backend_app))
         )
         app = faults.middleware(app) if faults is not None else app  # planned throttles
+        app = quotas.middleware(app) if quotas is not None else app  # AWS's quotas
         self.counter = ApiCallCounter(app)
 
     def _server_entry(self) -> None:
