@@ -2,6 +2,10 @@
 
   .venv/bin/python bench/quotas.py [N1 N2 [TIME_SCALE]]  # default: 2 and 6 tenants, 0.01
 
+It also prints what one deployment costs (AWS calls, DynamoDB calls, AssumeRole and
+RegisterTaskDefinition per deployment) and, for 1,000 and 5,000 tenants on AWS, the time
+ECS's RegisterTaskDefinition throttle alone sets as a floor on one push.
+
 On the embedded local cloud with quotas on (time scale 0.01 unless given), one tenanted project (one
 target per environment serving every tenant, dev and test automatic) gets one push with N1
 tenants, then one with N2. For each quota the bench prints the largest use seen in each
@@ -85,10 +89,12 @@ def _push(cloud: Any, store: Any, tenants: int) -> dict[str, float]:
     _, _, before = _histories(cloud, set())
     cloud.quotas.reset_peaks()
     buckets_before = {k: (b.granted, b.refused) for k, b in cloud.quotas.buckets().items()}
+    cloud.reset_api_calls()
     started = time.perf_counter()
     world.push("1.0.0", settle=False)
     cloud.wait_idle(600)
     wall = time.perf_counter() - started
+    calls = cloud.api_calls()
     most_events, largest, _ = _histories(cloud, before)
     figures: dict[str, float] = dict(cloud.quotas.peaks())
     figures["stepfunctions history events"] = most_events
@@ -104,6 +110,15 @@ def _push(cloud: Any, store: Any, tenants: int) -> dict[str, float]:
     deployments = world.deployments()
     figures["deployments"] = len(deployments)
     figures["deployments failed"] = sum(d.status.value != "SUCCEEDED" for d in deployments)
+    # what one deployment costs (the floor: 20 calls, 10 of them DynamoDB)
+    per = max(1, len(deployments))
+    figures["AWS calls per deployment"] = round(sum(calls.values()) / per, 1)
+    dynamodb = sum(n for op, n in calls.items() if op.startswith("dynamodb"))
+    figures["DynamoDB calls per deployment"] = round(dynamodb / per, 1)
+    figures["sts:AssumeRole per deployment"] = round(calls["sts:AssumeRole"] / per, 1)
+    figures["ecs:RegisterTaskDefinition per deployment"] = round(
+        calls["ecs:RegisterTaskDefinition"] / per, 1
+    )
     return figures
 
 
@@ -160,6 +175,15 @@ def main(argv: list[str]) -> None:
         print(
             f"{measure:44} {limit if limit is not None else '':>10} {a:>10g} {b:>10g} "
             f"{slope:>11.1f} {breaks:>12}"
+        )
+    # On AWS, 5,000 tenants: ECS's RegisterTaskDefinition bucket (20, then 1 per second per
+    # account and region) alone sets a floor on one push's duration.
+    registrations = at_large.get("ecs:RegisterTaskDefinition per deployment", 0) * 2  # dev+test
+    for n in (1_000, 5_000):
+        floor = max(0.0, registrations * n - 20) / 1.0
+        print(
+            f"N={n} on AWS: {registrations * n:.0f} RegisterTaskDefinition calls per push, "
+            f"at least {floor:.0f} s of ECS's throttle (20, then 1/s)"
         )
     print(
         "Token buckets (burst / refill per s): ECS RegisterTaskDefinition 20/1, "
