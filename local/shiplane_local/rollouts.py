@@ -63,6 +63,7 @@ from .cfn_permissions import HandlerAccessDenied, delete_created_resources, roll
 from .cfn_permissions import install as install_permissions
 from .cfn_tokens import request_token
 from .cfn_tokens import using as using_token
+from .ecs_secrets import secrets_problem
 
 log = logging.getLogger("shiplane_local")
 
@@ -470,7 +471,8 @@ class _Rollout:
     failed_type: str | None = None
     failure_reason: str | None = None  # the resource's status reason, when the handler said
     cancelled: bool = False
-    crashed: list[tuple[_ServiceRollout, dict[str, Any]]] = field(default_factory=list)
+    # services whose tasks fail: (the service, the container, why the task stopped)
+    crashed: list[tuple[_ServiceRollout, dict[str, Any], str]] = field(default_factory=list)
     steps_left: int = 0
     # The ClientRequestToken of the API call that started the operation (read when the
     # rollout is created, on the request's thread); every status event of it carries it.
@@ -1122,7 +1124,14 @@ class RolloutSimulator:
                     continue
                 container = _crashing_container(task_definition)
                 if container is not None:
-                    rollout.crashed.append((item, container))
+                    rollout.crashed.append((item, container, ESSENTIAL_EXITED))
+                    continue
+                problem = secrets_problem(
+                    task_definition, item.backend.account_id, item.backend.region_name
+                )
+                if problem is not None:  # the task never starts: ECS could not read secrets
+                    first = task_definition.container_definitions[0]
+                    rollout.crashed.append((item, first, problem))
         if not rollout.crashed and rollout.failure is None:
             return self._succeed(rollout)
         events = self._fail(rollout)
@@ -1173,10 +1182,10 @@ class RolloutSimulator:
     def _fail(self, rollout: _Rollout) -> list[dict[str, Any]]:
         stack = rollout.stack
         events: list[dict[str, Any]] = []
-        crashed = {id(item) for item, _ in rollout.crashed}
+        crashed = {id(item) for item, _, _ in rollout.crashed}
         failed_resources: list[str] = []
-        for item, container in rollout.crashed:
-            events.append(self._crash_service(item, container))
+        for item, container, stopped in rollout.crashed:
+            events.append(self._crash_service(item, container, stopped))
             failed_resources.append(item.logical_id)
             self._resource_event(
                 stack,
@@ -1346,13 +1355,17 @@ class RolloutSimulator:
             0, {"id": str(uuid.uuid4()), "createdAt": utcnow(), "message": message}
         )
 
-    def _crash_service(self, item: _ServiceRollout, container: dict[str, Any]) -> dict[str, Any]:
+    def _crash_service(
+        self, item: _ServiceRollout, container: dict[str, Any], stopped: str = ESSENTIAL_EXITED
+    ) -> dict[str, Any]:
         """The circuit breaker trips: tasks stopped, deployment failed, rollback to the old one."""
         service, deployment, backend = item.service, item.deployment, item.backend
         task_definition = backend.describe_task_definition(deployment["taskDefinition"])
         threshold = min(200, max(3, math.ceil(0.5 * max(service.desired_count, 1))))
         tasks = [
-            self._stopped_task(service, backend, task_definition, deployment["id"], container)
+            self._stopped_task(
+                service, backend, task_definition, deployment["id"], container, stopped
+            )
             for _ in range(threshold)
         ]
         breaker = (getattr(service, "deployment_configuration", None) or {}).get(
@@ -1408,6 +1421,7 @@ class RolloutSimulator:
         task_definition: TaskDefinition,
         deployment_id: str,
         container: dict[str, Any],
+        stopped: str = ESSENTIAL_EXITED,
     ) -> Task:
         cluster = backend._get_cluster(service.cluster_name)
         # build as a non-awsvpc task: moto would look up (made-up) subnets to attach an ENI
@@ -1432,8 +1446,9 @@ class RolloutSimulator:
         task.task_definition_arn = task_definition.arn
         task.last_status = "STOPPED"
         task.desired_status = "STOPPED"
-        task.stopped_reason = ESSENTIAL_EXITED
-        task.stop_code = "EssentialContainerExited"
+        task.stopped_reason = stopped
+        started = stopped == ESSENTIAL_EXITED  # else it never started (its secrets, ...)
+        task.stop_code = "EssentialContainerExited" if started else "TaskFailedToStart"
         task.created_at = now
         task.started_at = now
         task.stopping_at = now
@@ -1443,7 +1458,7 @@ class RolloutSimulator:
         for task_container in task.containers:
             task_container.task_arn = task.task_arn
             task_container.last_status = "STOPPED"
-            if task_container.name == container.get("name"):
+            if started and task_container.name == container.get("name"):
                 task_container.exitCode = 1
                 task_container.reason = None
         backend.tasks.setdefault(cluster.name, {})[task.task_arn] = task

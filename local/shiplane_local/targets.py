@@ -7,9 +7,10 @@ One stack per account and deploy role. Its ExternalId parameter lists the extern
 every target that uses the role (several targets of one account, each with its own);
 a later configuration with a new ID updates the stack.
 
-Only the template's roles are created here: its event-forwarding rules exist for targets
-in other accounts, and in the local cloud the target's events already reach Shiplane's
-rules (one account), so a forwarding rule would deliver each event twice.
+Only the template's roles (deploy, CloudFormation execution, task execution) are created
+here: its event-forwarding rules exist for targets in other accounts, and in the local
+cloud the target's events already reach Shiplane's rules (one account), so a forwarding
+rule would deliver each event twice.
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ from shiplane.domain.models import Configuration
 log = logging.getLogger("shiplane_local")
 
 BOOTSTRAP_STACK = "shiplane-target-bootstrap"
-BOOTSTRAP_ROLES = ("DeployRole", "CloudFormationExecutionRole")
+BOOTSTRAP_ROLES = ("DeployRole", "CloudFormationExecutionRole", "TaskExecutionRole")
+TASK_EXECUTION_ROLE = "shiplane-task-execution"  # its RoleName in the bootstrap
 
 
 def bootstrap_template() -> dict[str, Any]:
@@ -53,6 +55,16 @@ def prepare_targets(cloud: Any, config: Configuration) -> None:
             ids.add(target.external_id)
     for (account, region, role_name), external_ids in roles.items():
         bootstrap_target_account(cloud, account, region, role_name, external_ids)
+
+
+def _task_execution_role_exists(cloud: Any, account: str) -> bool:
+    from moto.iam.models import iam_backends
+
+    try:
+        iam_backends[account]["global"].get_role(TASK_EXECUTION_ROLE)
+    except Exception:
+        return False
+    return True
 
 
 def _cloudformation(cloud: Any, account: str, region: str) -> Any:
@@ -100,6 +112,14 @@ def bootstrap_target_account(
         return
     ids = sorted(wanted | (current or set())) or ["shiplane-no-external-id"]
     template = bootstrap_template()
+    owns_it = found is not None and any(
+        r["LogicalResourceId"] == "TaskExecutionRole"
+        for r in cfn.describe_stack_resources(StackName=stack)["StackResources"]
+    )
+    if not owns_it and _task_execution_role_exists(cloud, account):
+        # One account, a second deploy role (a second bootstrap stack): the account's one
+        # task execution role (a fixed name) belongs to the first stack.
+        template["Resources"].pop("TaskExecutionRole")
     # NoEcho hides ExternalId from DescribeStacks: a copy in a parameter of its own lets a
     # later configuration see which IDs the stack trusts already.
     template["Parameters"]["ExternalIdList"] = {"Type": "String", "Default": ""}
@@ -109,6 +129,8 @@ def bootstrap_target_account(
         "ExternalId": ",".join(ids),
         "ExternalIdList": ",".join(ids),
         "DeployRoleName": role_name,
+        # the task execution role decrypts Shiplane's secrets with it (ECS reads them)
+        "ShiplaneSecretsKeyArn": str(cloud.outputs.get("SecretsKeyArn") or ""),
         "ShiplaneEventBusArn": str(
             cloud.outputs.get("TargetEventsBusArn")
             or f"arn:aws:events:{cloud.region}:{cloud.account_id}:event-bus/default"

@@ -17,7 +17,9 @@ from shiplane_local.cloud import LocalCloud
 from shiplane_local.targets import prepare_targets
 
 REGISTRY = "123456789012.dkr.ecr.us-east-1.amazonaws.com"
-EXECUTION_ROLE = "arn:aws:iam::123456789012:role/shiplane-task-e2e-execution"
+# The bootstrap's own task execution role (bootstrap/target-account.yaml): it reads
+# Shiplane's /shiplane/* parameters, as ECS does before starting a task with secrets.
+EXECUTION_ROLE = "arn:aws:iam::123456789012:role/shiplane-task-execution"
 SETTLE_SECONDS = 120
 
 

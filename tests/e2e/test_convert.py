@@ -28,7 +28,7 @@ ENVIRONMENTS = ("dev", "staging")
 TARGET_GROUP = (
     "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/convert-e2e/0123456789abcdef"
 )
-API_KEY = "arn:aws:ssm:us-east-1:123456789012:parameter/convert-e2e/api-key"
+API_KEY = "arn:aws:ssm:us-east-1:123456789012:parameter/shiplane/convert-e2e/api-key"
 # What ECS adds, or what names the deployment rather than the task (DESIGN §1.4).
 DROPPED = {
     "family",
@@ -201,6 +201,10 @@ def test_converted_step_deploys_the_same_task_definition_and_service(
     lifecycle = f"lc-{w.id}"
     password = store_sensitive_value(
         w.project, "DbPassword", "pw-not-in-any-template", SsmSecrets(cloud.client("ssm"))
+    )
+    # the secret referenced by ARN exists too: ECS reads every secret before a task starts
+    cloud.client("ssm").put_parameter(
+        Name=API_KEY.split(":parameter", 1)[1], Value="key", Type="SecureString", Overwrite=True
     )
     project = w.project_document(
         lifecycle,

@@ -429,6 +429,16 @@ def test_converted_template_keeps_the_task_definition_and_rolls_back(
     cloud: dict[str, Any],
 ) -> None:
     good = push(cloud, "1.0.0")
+    # what the task's secret needs to start: the parameter, and an execution role to read it
+    boto3.client("ssm", region_name=REGION).put_parameter(
+        Name="/t", Value="token", Type="SecureString"
+    )
+    iam = boto3.client("iam", region_name=REGION)
+    iam.create_role(RoleName="exec", AssumeRolePolicyDocument="{}")
+    read = {"Effect": "Allow", "Action": "ssm:GetParameters",
+            "Resource": f"arn:aws:ssm:{REGION}:{ACCOUNT}:parameter/t"}  # fmt: skip
+    policy = {"Version": "2012-10-17", "Statement": [read]}
+    iam.put_role_policy(RoleName="exec", PolicyName="read", PolicyDocument=json.dumps(policy))
     cloud["cfn"].create_stack(
         StackName=STACK,
         TemplateBody=CONVERTED_TEMPLATE,
@@ -466,3 +476,112 @@ def test_describe_services_answers_task_definition_arns(cloud: dict[str, Any]) -
     cloud["sim"].settle(timeout=30)
     cloud["ecs"].update_service(cluster=CLUSTER, service="web", taskDefinition="web:1")
     assert service(cloud)["taskDefinition"] == first
+
+
+# ------------------------------------------------------------ secrets, read by the execution role
+# ECS reads a task's secrets with its execution role before starting it: a role that may
+# not read them (or decrypt them) keeps every task from starting, and the deployment fails.
+
+EXECUTION_ROLE = "shiplane-task-execution"
+
+
+def execution_role(cloud: dict[str, Any], statements: list[dict[str, Any]]) -> str:
+    iam = boto3.client("iam", region_name=REGION)
+    trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action":
+             "sts:AssumeRole", "Principal": {"Service": "ecs-tasks.amazonaws.com"}}]}  # fmt: skip
+    arn = iam.create_role(RoleName=EXECUTION_ROLE, AssumeRolePolicyDocument=json.dumps(trust))[
+        "Role"
+    ]["Arn"]
+    policy = {"Version": "2012-10-17", "Statement": statements}
+    iam.put_role_policy(
+        RoleName=EXECUTION_ROLE, PolicyName="execution", PolicyDocument=json.dumps(policy)
+    )
+    return str(arn)
+
+
+def with_secret(cloud: dict[str, Any], role_arn: str, value_from: str) -> str:
+    image = push(cloud, "1.0." + hashlib.sha256(value_from.encode()).hexdigest()[:8])
+    return cloud["ecs"].register_task_definition(
+        family="web",
+        requiresCompatibilities=["FARGATE"],
+        networkMode="awsvpc",
+        cpu="256",
+        memory="512",
+        executionRoleArn=role_arn,
+        containerDefinitions=[{"name": "app", "image": image, "essential": True,
+                               "secrets": [{"name": "DB_PASSWORD", "valueFrom": value_from}]}],
+    )["taskDefinition"]["taskDefinitionArn"]  # fmt: skip
+
+
+def secret_parameter(key_id: str | None = None) -> str:
+    ssm = boto3.client("ssm", region_name=REGION)
+    args = {"Name": "/shiplane/web/DbPassword", "Value": "s3cret", "Type": "SecureString"}
+    ssm.put_parameter(**args, **({"KeyId": key_id} if key_id else {}))
+    return str(ssm.get_parameter(Name="/shiplane/web/DbPassword")["Parameter"]["ARN"])
+
+
+def create_with(cloud: dict[str, Any], task_definition: str) -> None:
+    cloud["cfn"].create_stack(
+        StackName=STACK, TemplateBody=TEMPLATE, Parameters=params(task_definition)
+    )
+    cloud["sim"].settle(timeout=30)
+
+
+def stopped_reasons(cloud: dict[str, Any]) -> set[tuple[str, str]]:
+    ecs = cloud["ecs"]
+    arns = ecs.list_tasks(cluster=CLUSTER, desiredStatus="STOPPED")["taskArns"]
+    tasks = ecs.describe_tasks(cluster=CLUSTER, tasks=arns)["tasks"] if arns else []
+    return {(t.get("stopCode", ""), t.get("stoppedReason", "")) for t in tasks}
+
+
+def test_an_execution_role_that_reads_its_secrets_starts_the_tasks(cloud: dict[str, Any]) -> None:
+    parameter = secret_parameter()
+    role = execution_role(
+        cloud, [{"Effect": "Allow", "Action": "ssm:GetParameters", "Resource": parameter}]
+    )
+    create_with(cloud, with_secret(cloud, role, parameter))
+    assert stack(cloud)["StackStatus"] == "CREATE_COMPLETE"
+
+
+def test_an_execution_role_that_may_not_read_a_secret_fails_the_deployment(
+    cloud: dict[str, Any],
+) -> None:
+    parameter = secret_parameter()
+    role = execution_role(
+        cloud, [{"Effect": "Allow", "Action": "ssm:GetParameter", "Resource": parameter}]
+    )  # GetParameter: not what ECS calls
+    create_with(cloud, with_secret(cloud, role, parameter))
+
+    assert stack(cloud)["StackStatus"] == "ROLLBACK_COMPLETE"
+    assert "ecs:SERVICE_DEPLOYMENT_FAILED" in sequence(cloud["events"])
+    [(code, reason)] = stopped_reasons(cloud)
+    assert code == "TaskFailedToStart"
+    assert reason.startswith("ResourceInitializationError: unable to pull secrets")
+    assert (
+        f"AccessDeniedException: User: arn:aws:sts::{ACCOUNT}:assumed-role/{EXECUTION_ROLE}/"
+        f"ecs-task is not authorized to perform: ssm:GetParameters on resource: {parameter}"
+    ) in reason
+
+
+def test_a_missing_parameter_or_key_keeps_the_tasks_from_starting(
+    cloud: dict[str, Any],
+) -> None:
+    kms = boto3.client("kms", region_name=REGION)
+    key = kms.create_key(Policy=json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"},
+         "Action": "kms:*", "Resource": "*"}]}))["KeyMetadata"]["Arn"]  # fmt: skip
+    parameter = secret_parameter(key)
+    # the role may read the parameter but not decrypt it: the key policy delegates to IAM
+    role = execution_role(
+        cloud, [{"Effect": "Allow", "Action": "ssm:GetParameters", "Resource": "*"}]
+    )
+    create_with(cloud, with_secret(cloud, role, parameter))
+    [(_, reason)] = stopped_reasons(cloud)
+    assert f"kms:Decrypt on resource: {key}" in reason
+
+    cloud["cfn"].delete_stack(StackName=STACK)
+    cloud["sim"].settle(timeout=30)
+    gone = parameter.replace("DbPassword", "NoSuchValue")
+    create_with(cloud, with_secret(cloud, role, gone))
+    reasons = {r for _, r in stopped_reasons(cloud)}
+    assert any(r.endswith("invalid ssm parameters: /shiplane/web/NoSuchValue") for r in reasons)

@@ -73,7 +73,7 @@ def decide(principal: str, request: ApiRequest) -> Denial | None:
         if check.action == "sts:AssumeRole":
             denial = _assume_role(principal, check)
         elif check.action.startswith("kms:"):
-            denial = _key_policy(principal, check)
+            denial = key_policy_denial(principal, check)
         else:
             denial = authorize(principal, check.action, check.resource, check.context)
         if denial is not None:
@@ -95,7 +95,7 @@ def _assume_role(principal: str, check: Check) -> Denial | None:
     return _with_resource_policy(principal, check, trust, trust_message(principal, check.resource))
 
 
-def _key_policy(principal: str, check: Check) -> Denial | None:
+def key_policy_denial(principal: str, check: Check) -> Denial | None:
     """A KMS key is used only as its key policy allows (KMS developer guide, "Key
     policies"), which decides like a trust policy."""
     from moto.kms.models import kms_backends

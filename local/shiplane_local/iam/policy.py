@@ -53,13 +53,19 @@ class Evaluation:
 def load_document(document: str | Mapping[str, Any]) -> dict[str, Any]:
     """A policy document as IAM stores it (JSON, possibly URL-encoded) or already parsed."""
     if isinstance(document, Mapping):
-        return dict(document)
-    text = document.strip()
-    if text.startswith("%7B") or text.startswith("%7b"):
-        text = unquote(text)
-    loaded = json.loads(text)
+        loaded: Any = dict(document)
+    else:
+        text = document.strip()
+        if text.startswith("%7B") or text.startswith("%7b"):
+            text = unquote(text)
+        loaded = json.loads(text)
     if not isinstance(loaded, dict):
         raise ValueError("a policy document is a JSON object")
+    statements = loaded.get("Statement")
+    if isinstance(statements, list) and None in statements:
+        # `!If [..., !Ref AWS::NoValue]` in a statement list: CloudFormation drops the
+        # entry before IAM stores the policy; moto's CloudFormation leaves a null there.
+        loaded["Statement"] = [s for s in statements if s is not None]
     return loaded
 
 
