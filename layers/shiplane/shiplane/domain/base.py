@@ -9,4 +9,4 @@ from pydantic import BaseModel, ConfigDict
 class Model(BaseModel):
     """Strict by default: an unknown field in configuration is a mistake worth naming."""
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, defer_build=True)
