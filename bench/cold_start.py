@@ -3,6 +3,7 @@
   python bench/cold_start.py                    # tracing off and as deployed (Active)
   python bench/cold_start.py --tracing off      # POWERTOOLS_TRACE_DISABLED=true only
   python bench/cold_start.py --runs 11 --top 5
+  python bench/cold_start.py --python /path/to/py313-venv/bin/python   # as on Lambda
 
 Each figure comes from a fresh interpreter (one subprocess per measurement) set up as
 Lambda's python runtime sets up a function:
@@ -51,6 +52,7 @@ RUNTIME = {"boto3", "botocore", "s3transfer", "jmespath", "python-dateutil", "si
 LAYER = ROOT / "layers" / "shiplane"
 FLOOR = "floor"
 HIDDEN: list[str] = []
+PYTHON = [sys.executable]
 MARK = "#cold-start-mark#"
 
 # Run in the fresh interpreter. argv: target ("floor" or a function folder), client (0/1).
@@ -221,7 +223,7 @@ def not_on_lambda() -> list[str]:
 
 
 def probe(target: str, env: dict[str, str], client: bool, importtime: bool = False) -> Any:
-    argv = [sys.executable, *(["-X", "importtime"] if importtime else []), "-c", PROBE]
+    argv = [PYTHON[0], *(["-X", "importtime"] if importtime else []), "-c", PROBE]
     done = subprocess.run(
         [*argv, target, "1" if client else "0", ",".join(HIDDEN)],
         capture_output=True,
@@ -279,6 +281,16 @@ def top_modules(stderr: str) -> list[tuple[str, int]]:
     return shown
 
 
+def python_version() -> str:
+    done = subprocess.run(
+        [PYTHON[0], "-c", "import sys; print(sys.version.split()[0])"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return done.stdout.strip()
+
+
 def run(tracing: str, runs: int, top: int, memory: int, only: list[str]) -> None:
     functions, globals_ = template_functions()
     if only:
@@ -309,7 +321,7 @@ def run(tracing: str, runs: int, top: int, memory: int, only: list[str]) -> None
     floor_sample = figures[FLOOR].init[0]
     print(f"== cold start, tracing {tracing} ({setting}) ==")
     print(
-        f"python {sys.version.split()[0]}, what Lambda lacks hidden (awscrt...), "
+        f"python {python_version()}, what Lambda lacks hidden (awscrt...), "
         f"median of {runs} fresh interpreters; "
         f"floor = import boto3 + boto3.client('dynamodb'): {floor:.1f} ms, "
         f"{floor_sample.modules} modules"
@@ -348,8 +360,15 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--top", type=int, default=5)
     parser.add_argument("--memory", type=int, default=512)
+    parser.add_argument(
+        "--python",
+        default=sys.executable,
+        help="the interpreter of the fresh processes, e.g. a python3.13 virtual environment "
+        "holding only boto3 and the layer's requirements (Lambda's runtime is python3.13)",
+    )
     parser.add_argument("functions", nargs="*", help="only these functions/ folders")
     args = parser.parse_args()
+    PYTHON[0] = args.python
     HIDDEN[:] = not_on_lambda()
     print(
         f"not importable (not on Lambda): {len(HIDDEN)} top-level modules, e.g. "
