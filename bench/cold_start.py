@@ -23,6 +23,10 @@ boto3.client("dynamodb")` at module level. For each handler:
 - `+ddb ms`: the same plus `boto3.client("dynamodb")`, the client every handler builds on
   its first invocation (the floor includes one client, so this is the like-for-like
   figure), and its ratio to the floor;
+- `+models`: the same plus building the validator of every pydantic model the import
+  defined that is not built yet (the domain's are built on first use): the most the
+  first invocation can add for models, so a handler's cold start lies between `+ddb`
+  and `+models`;
 - `modules`: how many modules the import adds to sys.modules (stable, unlike the times);
 - the top modules by cumulative import time (`python -X importtime`, one extra run).
 Times are medians over `--runs` rounds; in each round the floor and every handler run
@@ -67,7 +71,7 @@ class NotOnLambda(importlib.abc.MetaPathFinder):
             raise ModuleNotFoundError(f"No module named {name!r}", name=name)
         return None
 
-target, with_client, hidden = sys.argv[1], sys.argv[2] == "1", set(sys.argv[3].split(","))
+target, mode, hidden = sys.argv[1], int(sys.argv[2]), set(sys.argv[3].split(","))
 sys.meta_path.insert(0, NotOnLambda())
 if target != "floor":
     sys.path[:0] = [target, LAYER]
@@ -79,9 +83,24 @@ if target == "floor":
     boto3.client("dynamodb")
 else:
     import app
-    if with_client:
+    if mode >= 1:
         import boto3
         boto3.client("dynamodb")
+    if mode >= 2:
+        # As if the first invocation validated every model the handler imported.
+        from pydantic import BaseModel
+        for name, module in list(sys.modules.items()):
+            if not name.startswith("shiplane"):
+                continue
+            for value in list(vars(module).values()):
+                if (
+                    isinstance(value, type)
+                    and issubclass(value, BaseModel)
+                    and value.__module__ == name
+                    and not value.__pydantic_complete__
+                    and not value.__pydantic_generic_metadata__["parameters"]
+                ):
+                    value.model_rebuild()
 elapsed = time.perf_counter() - start
 added = set(sys.modules) - before
 print(f"{elapsed * 1000:.3f} {len(added)} {int('aws_xray_sdk' in added)} {int('awscrt' in added)}")
@@ -184,10 +203,12 @@ class Sample:
 class Figures:
     init: list[Sample] = field(default_factory=list)
     with_client: list[Sample] = field(default_factory=list)
+    with_schemas: list[Sample] = field(default_factory=list)
     top: list[tuple[str, int]] = field(default_factory=list)
 
-    def median(self, client: bool = False) -> float:
-        return statistics.median(s.ms for s in (self.with_client if client else self.init))
+    def median(self, mode: int = 0) -> float:
+        samples = [self.init, self.with_client, self.with_schemas][mode]
+        return statistics.median(s.ms for s in samples)
 
 
 def _canonical(name: str) -> str:
@@ -222,10 +243,10 @@ def not_on_lambda() -> list[str]:
     return sorted(m for m in hidden if m.isidentifier())
 
 
-def probe(target: str, env: dict[str, str], client: bool, importtime: bool = False) -> Any:
+def probe(target: str, env: dict[str, str], mode: int, importtime: bool = False) -> Any:
     argv = [PYTHON[0], *(["-X", "importtime"] if importtime else []), "-c", PROBE]
     done = subprocess.run(
-        [*argv, target, "1" if client else "0", ",".join(HIDDEN)],
+        [*argv, target, str(mode), ",".join(HIDDEN)],
         capture_output=True,
         text=True,
         env=env,
@@ -302,14 +323,15 @@ def run(tracing: str, runs: int, top: int, memory: int, only: list[str]) -> None
         targets[f.name] = (str(ROOT / "functions" / f.name), lambda_environment(f, tracing, memory))
     figures = {name: Figures() for name in targets}
     for target, env in targets.values():  # warm-up: compile bytecode
-        probe(target, env, client=True)
+        probe(target, env, mode=2)
     for _ in range(runs):
         for name, (target, env) in targets.items():
-            figures[name].init.append(probe(target, env, client=False))
+            figures[name].init.append(probe(target, env, mode=0))
             if name != FLOOR:
-                figures[name].with_client.append(probe(target, env, client=True))
+                figures[name].with_client.append(probe(target, env, mode=1))
+                figures[name].with_schemas.append(probe(target, env, mode=2))
     for name, (target, env) in targets.items():
-        figures[name].top = probe(target, env, client=False, importtime=True)[1][:top]
+        figures[name].top = probe(target, env, mode=0, importtime=True)[1][:top]
 
     template_tracing = globals_.get("Tracing", "PassThrough")
     setting = (
@@ -328,11 +350,12 @@ def run(tracing: str, runs: int, top: int, memory: int, only: list[str]) -> None
     )
     header = (
         f"{'function':26} {'init ms':>8} {'ratio':>6} {'+ddb ms':>8} {'ratio':>6} "
-        f"{'modules':>7} {'xray':>5}  top {top} by cumulative import (ms)"
+        f"{'+models':>8} {'ratio':>6} {'modules':>7} {'xray':>5}  "
+        f"top {top} by cumulative import (ms)"
     )
     print(header)
     print("-" * len(header))
-    worst = 0.0
+    worst = [0.0, 0.0, 0.0]
     for name, fig in figures.items():
         sample = fig.init[0]
         if sample.awscrt:
@@ -340,17 +363,21 @@ def run(tracing: str, runs: int, top: int, memory: int, only: list[str]) -> None
         tops = ", ".join(f"{mod} {us / 1000:.0f}" for mod, us in fig.top)
         if name == FLOOR:
             print(
-                f"{name:26} {floor:8.1f} {1:6.2f} {'':>8} {'':>6} {sample.modules:7d} "
-                f"{'yes' if sample.xray else 'no':>5}  {tops}"
+                f"{name:26} {floor:8.1f} {1:6.2f} {'':>8} {'':>6} {'':>8} {'':>6} "
+                f"{sample.modules:7d} {'yes' if sample.xray else 'no':>5}  {tops}"
             )
             continue
-        init, client = fig.median(), fig.median(client=True)
-        worst = max(worst, client / floor)
+        init, client, models = fig.median(), fig.median(1), fig.median(2)
+        worst = [max(w, x / floor) for w, x in zip(worst, [init, client, models], strict=True)]
         print(
             f"{name:26} {init:8.1f} {init / floor:6.2f} {client:8.1f} {client / floor:6.2f} "
+            f"{models:8.1f} {models / floor:6.2f} "
             f"{sample.modules:7d} {'yes' if sample.xray else 'no':>5}  {tops}"
         )
-    print(f"worst handler (+ddb) / floor: {worst:.2f}x (target <= 1.30x)\n")
+    print(
+        f"worst handler / floor: init {worst[0]:.2f}x, +ddb {worst[1]:.2f}x, "
+        f"+models {worst[2]:.2f}x (target <= 1.30x)\n"
+    )
     sys.stdout.flush()
 
 
