@@ -20,16 +20,18 @@ The floor is a minimal Lambda handler in the same conditions: `import boto3;
 boto3.client("dynamodb")` at module level. For each handler:
 - `init ms`: importing the handler module (Lambda's INIT phase), and its ratio to the
   floor;
-- `+ddb ms`: the same plus `boto3.client("dynamodb")`, the client every handler builds on
-  its first invocation (the floor includes one client, so this is the like-for-like
-  figure), and its ratio to the floor;
+- `+ddb ms`: the same plus what every handler's first invocation starts with:
+  `bootstrap.store()` and `boto3.client("dynamodb")` (the floor includes one client, so
+  this is the like-for-like figure), and its ratio to the floor;
 - `+models`: the same plus building the validator of every pydantic model the import
   defined that is not built yet (the domain's are built on first use): the most the
   first invocation can add for models, so a handler's cold start lies between `+ddb`
   and `+models`;
 - `modules`: how many modules the import adds to sys.modules (stable, unlike the times);
 - the top modules by cumulative import time (`python -X importtime`, one extra run).
-Times are medians over `--runs` rounds; in each round the floor and every handler run
+Times are CPU time of the fresh process by default (`--clock wall` for elapsed time: on
+a machine shared with other work, elapsed time mostly measures the others), medians over
+`--runs` rounds; in each round the floor and every handler run
 once, interleaved, so that a noisy machine weighs on all of them alike. Bytecode is
 compiled by a warm-up round first (Lambda's runtime ships its .pyc; a layer built by SAM
 does not, so the first cold start after a deploy is a little slower than this).
@@ -57,6 +59,7 @@ LAYER = ROOT / "layers" / "shiplane"
 FLOOR = "floor"
 HIDDEN: list[str] = []
 PYTHON = [sys.executable]
+CLOCK = ["cpu"]
 MARK = "#cold-start-mark#"
 
 # Run in the fresh interpreter. argv: target ("floor" or a function folder), client (0/1).
@@ -71,20 +74,24 @@ class NotOnLambda(importlib.abc.MetaPathFinder):
             raise ModuleNotFoundError(f"No module named {name!r}", name=name)
         return None
 
-target, mode, hidden = sys.argv[1], int(sys.argv[2]), set(sys.argv[3].split(","))
+target, mode, clock = sys.argv[1], int(sys.argv[2]), sys.argv[4]
+hidden = set(sys.argv[3].split(","))
 sys.meta_path.insert(0, NotOnLambda())
 if target != "floor":
     sys.path[:0] = [target, LAYER]
 before = set(sys.modules)
 sys.stderr.write(MARK + "\n"); sys.stderr.flush()
-start = time.perf_counter()
+start, start_cpu = time.perf_counter(), time.process_time()
 if target == "floor":
     import boto3
     boto3.client("dynamodb")
 else:
     import app
     if mode >= 1:
+        # What every first invocation starts with: the store (bootstrap), a client.
+        from shiplane import bootstrap
         import boto3
+        bootstrap.store()
         boto3.client("dynamodb")
     if mode >= 2:
         # As if the first invocation validated every model the handler imported.
@@ -101,7 +108,7 @@ else:
                     and not value.__pydantic_generic_metadata__["parameters"]
                 ):
                     value.model_rebuild()
-elapsed = time.perf_counter() - start
+elapsed = time.perf_counter() - start if clock == "wall" else time.process_time() - start_cpu
 added = set(sys.modules) - before
 print(f"{elapsed * 1000:.3f} {len(added)} {int('aws_xray_sdk' in added)} {int('awscrt' in added)}")
 """.replace("LAYER", repr(str(LAYER))).replace("MARK", repr(MARK))
@@ -246,7 +253,7 @@ def not_on_lambda() -> list[str]:
 def probe(target: str, env: dict[str, str], mode: int, importtime: bool = False) -> Any:
     argv = [PYTHON[0], *(["-X", "importtime"] if importtime else []), "-c", PROBE]
     done = subprocess.run(
-        [*argv, target, str(mode), ",".join(HIDDEN)],
+        [*argv, target, str(mode), ",".join(HIDDEN), CLOCK[0]],
         capture_output=True,
         text=True,
         env=env,
@@ -344,7 +351,7 @@ def run(tracing: str, runs: int, top: int, memory: int, only: list[str]) -> None
     print(f"== cold start, tracing {tracing} ({setting}) ==")
     print(
         f"python {python_version()}, what Lambda lacks hidden (awscrt...), "
-        f"median of {runs} fresh interpreters; "
+        f"{CLOCK[0]} time, median of {runs} fresh interpreters; "
         f"floor = import boto3 + boto3.client('dynamodb'): {floor:.1f} ms, "
         f"{floor_sample.modules} modules"
     )
@@ -393,9 +400,17 @@ def main() -> None:
         help="the interpreter of the fresh processes, e.g. a python3.13 virtual environment "
         "holding only boto3 and the layer's requirements (Lambda's runtime is python3.13)",
     )
+    parser.add_argument(
+        "--clock",
+        choices=["cpu", "wall"],
+        default="cpu",
+        help="cpu: the process's CPU time (steady on a shared machine; an import is CPU "
+        "work, so on an idle machine it is close to the wall time); wall: elapsed time",
+    )
     parser.add_argument("functions", nargs="*", help="only these functions/ folders")
     args = parser.parse_args()
     PYTHON[0] = args.python
+    CLOCK[0] = args.clock
     HIDDEN[:] = not_on_lambda()
     print(
         f"not importable (not on Lambda): {len(HIDDEN)} top-level modules, e.g. "

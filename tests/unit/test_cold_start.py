@@ -125,3 +125,25 @@ def test_the_disabled_tracer_leaves_a_handler_as_it_is() -> None:
         handler({"n": -1}, None)
     tracer.put_annotation("k", "v")
     tracer.put_metadata("k", {"v": 1})
+
+
+@pytest.mark.parametrize(("task_root", "frozen"), [("/var/task", 1), (None, 0)])
+def test_the_first_dependency_freezes_what_init_loaded_on_lambda_only(
+    monkeypatch: pytest.MonkeyPatch, task_root: str | None, frozen: int
+) -> None:
+    from shiplane import bootstrap
+
+    calls: list[None] = []
+    monkeypatch.setattr(bootstrap.gc, "freeze", lambda: calls.append(None))
+    if task_root:
+        monkeypatch.setenv("LAMBDA_TASK_ROOT", task_root)
+    else:
+        monkeypatch.delenv("LAMBDA_TASK_ROOT", raising=False)
+    monkeypatch.setenv("TABLE_NAME", "shiplane")
+    bootstrap.store.cache_clear()
+    try:
+        bootstrap.store()
+        bootstrap.store()  # cached: a warm invocation freezes nothing more
+    finally:
+        bootstrap.store.cache_clear()
+    assert len(calls) == frozen
