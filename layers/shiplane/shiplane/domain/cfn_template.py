@@ -5,9 +5,11 @@ never into the text."""
 from __future__ import annotations
 
 import json
-from typing import Any
+from functools import cache
+from typing import TYPE_CHECKING, Any
 
-import yaml
+if TYPE_CHECKING:
+    import yaml
 
 
 class TemplateParseError(ValueError):
@@ -37,35 +39,42 @@ _FUNCTIONS = {
 }
 
 
-class _TemplateLoader(yaml.SafeLoader):
-    """SafeLoader plus CloudFormation's short tags, turned into their long form."""
+@cache
+def _template_loader() -> type[yaml.SafeLoader]:
+    """SafeLoader plus CloudFormation's short tags, turned into their long form.
 
+    Built on first use: PyYAML costs every handler's cold start about 10 ms, and most
+    invocations parse no template."""
+    import yaml
 
-def _construct(long_name: str) -> Any:
-    def construct(loader: yaml.SafeLoader, node: yaml.Node) -> dict[str, Any]:
-        value: Any
-        if isinstance(node, yaml.ScalarNode):
-            value = loader.construct_scalar(node)
-            if long_name == "Fn::GetAtt" and isinstance(value, str):
-                resource, _, attribute = value.partition(".")
-                value = [resource, attribute]
-        elif isinstance(node, yaml.SequenceNode):
-            value = loader.construct_sequence(node, deep=True)
-        else:
-            value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
-        return {long_name: value}
+    class TemplateLoader(yaml.SafeLoader):
+        pass
 
-    return construct
+    def construct_as(long_name: str) -> Any:
+        def construct(loader: yaml.SafeLoader, node: yaml.Node) -> dict[str, Any]:
+            value: Any
+            if isinstance(node, yaml.ScalarNode):
+                value = loader.construct_scalar(node)
+                if long_name == "Fn::GetAtt" and isinstance(value, str):
+                    resource, _, attribute = value.partition(".")
+                    value = [resource, attribute]
+            elif isinstance(node, yaml.SequenceNode):
+                value = loader.construct_sequence(node, deep=True)
+            else:
+                value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
+            return {long_name: value}
 
+        return construct
 
-for _short, _long in _FUNCTIONS.items():
-    _TemplateLoader.add_constructor(f"!{_short}", _construct(_long))
+    for short, long in _FUNCTIONS.items():
+        TemplateLoader.add_constructor(f"!{short}", construct_as(long))
 
-# Timestamps and the like stay strings: CloudFormation reads `2010-09-09` as text.
-_TemplateLoader.yaml_implicit_resolvers = {
-    key: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
-    for key, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
+    # Timestamps and the like stay strings: CloudFormation reads `2010-09-09` as text.
+    TemplateLoader.yaml_implicit_resolvers = {
+        key: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+        for key, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+    }
+    return TemplateLoader
 
 
 def parse_template(text: str) -> dict[str, Any]:
@@ -77,8 +86,10 @@ def parse_template(text: str) -> dict[str, Any]:
         except ValueError as exc:
             raise TemplateParseError(f"not valid JSON: {exc}") from exc
     else:
+        import yaml
+
         try:
-            data = yaml.load(text, Loader=_TemplateLoader)  # a SafeLoader subclass
+            data = yaml.load(text, Loader=_template_loader())  # a SafeLoader subclass
         except yaml.YAMLError as exc:
             raise TemplateParseError(f"not valid YAML: {exc}".replace("\n", " ")) from exc
     if not isinstance(data, dict):

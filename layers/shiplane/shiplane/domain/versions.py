@@ -249,7 +249,8 @@ class VersionRule(BaseModel):
     """
 
     # Its own config rather than a shared base: models imports this module for channels.
-    model_config = ConfigDict(extra="forbid")
+    # Built on first use, as the domain's models are (see domain/base.py).
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     package: str = Field(min_length=1)
     version_range: str | None = None
