@@ -111,14 +111,18 @@ def push(cloud: dict[str, Any], tag: str, *, crash: bool = False) -> str:
     return f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/{REPOSITORY}@{digest}"
 
 
-def register(cloud: dict[str, Any], image: str) -> str:
+def register(cloud: dict[str, Any], image: str, **container: Any) -> str:
+    extra = {k: v for k, v in container.items() if k == "executionRoleArn"}
+    app = {"name": "app", "image": image, "essential": True}
+    app |= {k: v for k, v in container.items() if k != "executionRoleArn"}
     return cloud["ecs"].register_task_definition(
         family="web",
         requiresCompatibilities=["FARGATE"],
         networkMode="awsvpc",
         cpu="256",
         memory="512",
-        containerDefinitions=[{"name": "app", "image": image, "essential": True}],
+        containerDefinitions=[app],
+        **extra,
     )["taskDefinition"]["taskDefinitionArn"]
 
 
@@ -501,16 +505,8 @@ def execution_role(cloud: dict[str, Any], statements: list[dict[str, Any]]) -> s
 
 def with_secret(cloud: dict[str, Any], role_arn: str, value_from: str) -> str:
     image = push(cloud, "1.0." + hashlib.sha256(value_from.encode()).hexdigest()[:8])
-    return cloud["ecs"].register_task_definition(
-        family="web",
-        requiresCompatibilities=["FARGATE"],
-        networkMode="awsvpc",
-        cpu="256",
-        memory="512",
-        executionRoleArn=role_arn,
-        containerDefinitions=[{"name": "app", "image": image, "essential": True,
-                               "secrets": [{"name": "DB_PASSWORD", "valueFrom": value_from}]}],
-    )["taskDefinition"]["taskDefinitionArn"]  # fmt: skip
+    secrets = [{"name": "DB_PASSWORD", "valueFrom": value_from}]
+    return register(cloud, image, executionRoleArn=role_arn, secrets=secrets)
 
 
 def secret_parameter(key_id: str | None = None) -> str:

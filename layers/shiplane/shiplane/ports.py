@@ -126,6 +126,10 @@ class DeploymentStore(Protocol):
         """Every deployment the pipeline execution of that name was given to run."""
         ...
 
+    def claimed_places(self, project: str, release: str) -> set[tuple[str, str]]:
+        """(environment, tenant) of every automatic deployment of the release claimed."""
+        ...
+
     def create_deployments(self, deployments: Sequence[Deployment], claims: Sequence[str]) -> bool:
         """Atomically write deployments with their claims; False if a claim is taken."""
         ...

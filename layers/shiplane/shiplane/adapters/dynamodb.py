@@ -443,6 +443,14 @@ class DynamoStore:
                 )
         return writes
 
+    def claimed_places(self, project: str, release: str) -> set[tuple[str, str]]:
+        prefix = keys.claim_prefix(release)
+        places = set()
+        for item in self._query(keys.project_partition(project), prefix):
+            environment, _, tenant = item["_sk"][len(prefix) :].partition("#")
+            places.add((environment, tenant))
+        return places
+
     def create_deployments(self, deployments: Sequence[Deployment], claims: Sequence[str]) -> bool:
         if not deployments:
             return True

@@ -118,10 +118,5 @@ class SfnPipeline:
 
     def status(self, execution_arn: str) -> str | None:
         """RUNNING / SUCCEEDED / FAILED / TIMED_OUT / ABORTED, or None when unknown."""
-        try:
-            response = self.client.describe_execution(executionArn=execution_arn)
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] == "ExecutionDoesNotExist":
-                return None
-            raise
-        return str(response["status"])
+        outcome = self.outcome(execution_arn)
+        return outcome.status if outcome else None

@@ -845,6 +845,12 @@ class Release(Model):
     lifecycle: Name
     created_at: datetime
     created_by: TriggeredBy
+    first_deployments: int | None = Field(
+        default=None,
+        ge=0,
+        description="automatic deployments planned when it was created (written in batches: "
+        "fewer claims than this means a writer stopped between two)",
+    )
 
 
 # --------------------------------------------------------------------------- deployments

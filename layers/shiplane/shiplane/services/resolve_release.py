@@ -47,6 +47,10 @@ from shiplane.services.planning import (
 from shiplane.services.release_checks import check_release_variables
 from shiplane.validation import describe, parse
 
+# Automatic deployments written per DynamoDB transaction: each writes three items (the
+# deployment, its execution's index entry, its claim), under DynamoDB's 100 per transaction.
+DEPLOYMENTS_PER_TRANSACTION = 30
+
 
 @dataclass
 class ResolveDependencies:
@@ -254,8 +258,12 @@ def _create_release(
     planned = plan_automatic(
         project, release, environments, None, trigger, world, deps.now, execution
     )
+    release = release.model_copy(update={"first_deployments": len(planned)})
+    # The release and the first batch of its deployments in one transaction; the rest in
+    # batches (a retry, or a duplicate delivery, writes what is missing: see _resumed).
+    first, rest = planned[:DEPLOYMENTS_PER_TRANSACTION], planned[DEPLOYMENTS_PER_TRANSACTION:]
     created = deps.releases.create_release(
-        release, [p.deployment for p in planned], ["claim" for _ in planned]
+        release, [p.deployment for p in first], ["claim" for _ in first]
     )
     ref = ReleaseRef(
         project=project.name, version=release.version, channel=release.channel, created=created
@@ -267,7 +275,25 @@ def _create_release(
         extra={"project": project.name, "release": release.version, "channel": release.channel},
     )
     metrics.add_metric(name="ReleaseCreated", unit="Count", value=1)
-    return ref, [p.task for p in planned]
+    return ref, [p.task for p in first] + [p.task for p in write_in_batches(rest, deps)]
+
+
+def write_in_batches(planned: Sequence[Planned], deps: ResolveDependencies) -> list[Planned]:
+    """Write the planned automatic deployments, DEPLOYMENTS_PER_TRANSACTION at a time, each
+    with its claim; the ones another execution claimed first are left to it. The planned
+    deployments this call wrote, in order."""
+    written: list[Planned] = []
+    for start in range(0, len(planned), DEPLOYMENTS_PER_TRANSACTION):
+        batch = planned[start : start + DEPLOYMENTS_PER_TRANSACTION]
+        if deps.deployments.create_deployments(
+            [p.deployment for p in batch], ["claim" for _ in batch]
+        ):
+            written += batch
+            continue
+        for one in batch:  # a claim of the batch is taken: the others one by one
+            if deps.deployments.create_deployments([one.deployment], ["claim"]):
+                written.append(one)
+    return written
 
 
 def _resumed(
@@ -279,21 +305,27 @@ def _resumed(
 ) -> list[DeploymentTask]:
     """The release's first automatic deployments that an earlier attempt of this same
     execution wrote but never handed on (it failed after the write): the retry resumes
-    them. Another execution's (a duplicate push) are left to it."""
-    # One query answers the usual case (a duplicate delivery, another execution): nothing.
+    them. Another execution's (a duplicate push) are left to it. Those no execution has
+    written yet (the writer stopped between two batches) are written now."""
     unstarted = {
         d.id
         for d in deps.deployments.deployments_of_execution(execution)
         if d.status is DeploymentStatus.QUEUED and d.release == release.version
     }
-    if not unstarted:
+    claimed = deps.deployments.claimed_places(project.name, release.version)
+    complete = release.first_deployments is not None and len(claimed) >= release.first_deployments
+    if not unstarted and complete:  # the usual case (a duplicate delivery): nothing to do
         return []
     phases = phases_for(deps.config, release)
     environments = automatic_environments(phases, succeeded=set(), claimed=set())
     planned = plan_automatic(
         project, release, environments, None, trigger, World.load(deps.config), deps.now, execution
     )
-    tasks = [p.task for p in planned if p.deployment.id in unstarted]
+    unwritten = [
+        p for p in planned if (p.deployment.environment, p.deployment.tenant) not in claimed
+    ]
+    written = {p.deployment.id for p in write_in_batches(unwritten, deps)}
+    tasks = [p.task for p in planned if p.deployment.id in unstarted | written]
     if tasks:
         logger.info(
             "resumed deployments written by an earlier attempt",
