@@ -275,10 +275,10 @@ def _create_release(
         extra={"project": project.name, "release": release.version, "channel": release.channel},
     )
     metrics.add_metric(name="ReleaseCreated", unit="Count", value=1)
-    return ref, [p.task for p in first] + [p.task for p in write_in_batches(rest, deps)]
+    return ref, [p.task for p in first] + [p.task for p in _write_in_batches(rest, deps)]
 
 
-def write_in_batches(planned: Sequence[Planned], deps: ResolveDependencies) -> list[Planned]:
+def _write_in_batches(planned: Sequence[Planned], deps: ResolveDependencies) -> list[Planned]:
     """Write the planned automatic deployments, DEPLOYMENTS_PER_TRANSACTION at a time, each
     with its claim; the ones another execution claimed first are left to it. The planned
     deployments this call wrote, in order."""
@@ -324,7 +324,7 @@ def _resumed(
     unwritten = [
         p for p in planned if (p.deployment.environment, p.deployment.tenant) not in claimed
     ]
-    written = {p.deployment.id for p in write_in_batches(unwritten, deps)}
+    written = {p.deployment.id for p in _write_in_batches(unwritten, deps)}
     tasks = [p.task for p in planned if p.deployment.id in unstarted | written]
     if tasks:
         logger.info(
