@@ -331,22 +331,33 @@ def test_state_output_of_256_kib_passes_and_one_byte_more_fails(cloud: LocalClou
     assert (over["status"], over.get("error")) == ("FAILED", "States.DataLimitExceeded"), over
 
 
+# A loop that never ends (a Pass and a Choice back to it): only the history quota stops it.
+SPIN = {
+    "StartAt": "Spin",
+    "States": {
+        "Spin": {"Type": "Pass", "Result": {"spin": True}, "Next": "Again"},
+        "Again": {
+            "Type": "Choice",
+            "Choices": [{"Variable": "$.spin", "BooleanEquals": True, "Next": "Spin"}],
+            "Default": "Done",
+        },
+        "Done": {"Type": "Succeed"},
+    },
+}
+
+
+def _history(sfn: Any, arn: str) -> list[dict[str, Any]]:
+    return [
+        event
+        for page in sfn.get_paginator("get_execution_history").paginate(executionArn=arn)
+        for event in page["events"]
+    ]
+
+
 def test_execution_fails_at_25000_history_events_as_aws_writes_it(cloud: LocalCloud) -> None:
     # A loop that never ends: AWS cuts it at its 25,000th event.
-    definition = {
-        "StartAt": "Spin",
-        "States": {
-            "Spin": {"Type": "Pass", "Result": {"spin": True}, "Next": "Again"},
-            "Again": {
-                "Type": "Choice",
-                "Choices": [{"Variable": "$.spin", "BooleanEquals": True, "Next": "Spin"}],
-                "Default": "Done",
-            },
-            "Done": {"Type": "Succeed"},
-        },
-    }
     sfn = cloud.client("stepfunctions")
-    machine = _machine(cloud, "quota-history", definition)
+    machine = _machine(cloud, "quota-history", SPIN)
     arn = sfn.start_execution(stateMachineArn=machine, name="spin")["executionArn"]
 
     execution = _finished(cloud, arn)
@@ -354,11 +365,7 @@ def test_execution_fails_at_25000_history_events_as_aws_writes_it(cloud: LocalCl
     assert execution["status"] == "FAILED"
     assert execution["error"] == "States.Runtime"
     assert execution["cause"] == HISTORY_LIMIT_CAUSE
-    events = [
-        event
-        for page in sfn.get_paginator("get_execution_history").paginate(executionArn=arn)
-        for event in page["events"]
-    ]
+    events = _history(sfn, arn)
     assert [e["id"] for e in events] == list(range(1, SFN_HISTORY_EVENTS + 1))
     before, final = events[-2:]
     assert (final["id"], final["type"]) == (SFN_HISTORY_EVENTS, "ExecutionFailed")
@@ -388,18 +395,6 @@ def test_start_execution_input_over_256_kib_is_refused(cloud: LocalCloud) -> Non
 
 def test_history_limit_counts_every_map_iteration_of_the_execution(cloud: LocalCloud) -> None:
     # Two inline Map iterations spinning at once share their execution's one history.
-    spin = {
-        "StartAt": "Spin",
-        "States": {
-            "Spin": {"Type": "Pass", "Result": {"spin": True}, "Next": "Again"},
-            "Again": {
-                "Type": "Choice",
-                "Choices": [{"Variable": "$.spin", "BooleanEquals": True, "Next": "Spin"}],
-                "Default": "Done",
-            },
-            "Done": {"Type": "Succeed"},
-        },
-    }
     definition = {
         "StartAt": "Each",
         "States": {
@@ -407,7 +402,7 @@ def test_history_limit_counts_every_map_iteration_of_the_execution(cloud: LocalC
                 "Type": "Map",
                 "ItemsPath": "$.items",
                 "MaxConcurrency": 2,
-                "ItemProcessor": {"ProcessorConfig": {"Mode": "INLINE"}, **spin},
+                "ItemProcessor": {"ProcessorConfig": {"Mode": "INLINE"}, **SPIN},
                 "End": True,
             }
         },
@@ -421,11 +416,7 @@ def test_history_limit_counts_every_map_iteration_of_the_execution(cloud: LocalC
     execution = _finished(cloud, arn)
 
     assert (execution["status"], execution["error"]) == ("FAILED", "States.Runtime")
-    events = [
-        event
-        for page in sfn.get_paginator("get_execution_history").paginate(executionArn=arn)
-        for event in page["events"]
-    ]
+    events = _history(sfn, arn)
     assert [e["id"] for e in events] == list(range(1, SFN_HISTORY_EVENTS + 1))
     assert events[-1]["type"] == "ExecutionFailed"
     assert sum(e["type"] == "ExecutionFailed" for e in events) == 1
